@@ -1,0 +1,31 @@
+# vidmill: two commands on a fresh machine. `make run` serves, `make test` tests.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test bench unit doctor clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/vidmill serve
+
+test: $(STAMP)
+	$(BIN)/python -m pytest tests
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests/unit
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+doctor: $(STAMP)
+	$(BIN)/vidmill doctor
+
+clean:
+	rm -rf $(VENV) .pytest_cache build src/*.egg-info
