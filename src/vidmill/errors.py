@@ -10,6 +10,8 @@
     ├── ProbeError            the source is not media FFmpeg can read
     ├── EncodeError           FFmpeg exited badly; carries its last meaningful stderr line
     ├── StorageError          outputs could not be stored or published
+    ├── NotFound              a key, token, task or profile does not exist (or is another project's)
+    ├── Conflict              the request contradicts the current state (a task token started twice)
     └── DeliveryError         a callback could not be delivered (never fails a task)
 
 API dialects map these to their own error codes in one table each (see ``api/``).
@@ -73,3 +75,11 @@ class DeliveryError(VidmillError):
 
 class QueryMissing(QueryError):
     """The request carries no query at all (or not the ``{"query": {...}}`` wrapper)."""
+
+
+class NotFound(VidmillError):
+    """A key, session token, task token or profile does not exist, or belongs to another project."""
+
+
+class Conflict(VidmillError):
+    """The request contradicts the current state, e.g. a task token used for a second start."""

@@ -1,0 +1,217 @@
+"""Qencode v1 dialect: parse the vendor's form posts into core calls, render core views back.
+
+Every answer is HTTP 200 with an integer ``error`` (0 on success), as Qencode's SDKs expect.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from vidmill.api.forms import BadForm, BodyTooLarge, read_form
+from vidmill.api.qencode_render import render_status
+from vidmill.core.query import Query, check_supported, parse_query
+from vidmill.errors import (Conflict, NotFound, QueryError, QueryMissing, UnsupportedField, UrlRefused,
+                            VidmillError)
+from vidmill.storage.ssrf import check_url
+
+log = logging.getLogger("vidmill.api.qencode")
+router = APIRouter(tags=["Qencode v1"])
+
+# Qencode error codes (qencode-wire.md), one table.
+OK, INTERNAL, BAD_API_KEY, API_KEY_NOT_FOUND, BAD_TOKEN, TOKEN_NOT_FOUND = 0, 1, 2, 3, 4, 5
+BAD_PAYLOAD, BAD_PROFILE, PROFILE_NOT_FOUND, BAD_TOKENS, FIELD_REQUIRED, QUERY_REQUIRED = 9, 11, 12, 13, 14, 19
+
+TOKEN_RE = re.compile(r"^[0-9a-fA-F]{32}$")
+API_KEY_RE = re.compile(r"^[A-Za-z0-9_\-\.]{8,128}$")
+PROFILE_RE = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
+MAX_PAYLOAD = 1000
+
+
+class QencodeError(Exception):
+    def __init__(self, code: int, message: str):
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+def ok(**fields) -> JSONResponse:
+    return JSONResponse({"error": OK, **fields})
+
+
+def fail(code: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": code, "message": message})
+
+
+def _rt(request: Request):
+    return request.app.state.runtime
+
+
+async def _form(request: Request) -> dict[str, str]:
+    try:
+        return await read_form(request, _rt(request).settings.max_request_bytes)
+    except BodyTooLarge:
+        raise QencodeError(INTERNAL, f"request body too large (limit {_rt(request).settings.max_request_bytes} bytes)")
+    except BadForm as exc:
+        raise QencodeError(FIELD_REQUIRED, str(exc))
+
+
+def _required(form: dict[str, str], name: str) -> str:
+    value = form.get(name, "").strip()
+    if not value:
+        raise QencodeError(FIELD_REQUIRED, f"{name} field is required")
+    return value
+
+
+def _task_token(form: dict[str, str]) -> str:
+    token = _required(form, "task_token")
+    if not TOKEN_RE.match(token):
+        raise QencodeError(BAD_TOKEN, "task_token did not pass validation")
+    return token.lower()
+
+
+def _payload(form: dict[str, str]) -> str | None:
+    payload = form.get("payload")
+    if payload is not None and len(payload) > MAX_PAYLOAD:
+        raise QencodeError(BAD_PAYLOAD, f"payload value is too long ({len(payload)} > {MAX_PAYLOAD} characters)")
+    return payload
+
+
+def _status_url(request: Request) -> str:
+    return f"{_rt(request).settings.public_url}/v1/status"
+
+
+@router.post("/v1/access_token", summary="Exchange an API key for a session token")
+async def access_token(request: Request):
+    form = await _form(request)
+    key = _required(form, "api_key")
+    if not API_KEY_RE.match(key):
+        raise QencodeError(BAD_API_KEY, "API key did not pass validation")
+    rt = _rt(request)
+    try:
+        project = rt.projects.by_key(key)
+    except NotFound:
+        raise QencodeError(API_KEY_NOT_FOUND, "API key not found")
+    token, expires = rt.projects.new_session(project)
+    return ok(token=token, expire=expires.strftime("%Y-%m-%dT%H:%M:%S"))
+
+
+@router.post("/v1/create_task", summary="Create a task token")
+async def create_task(request: Request):
+    form = await _form(request)
+    token = _required(form, "token")
+    if not TOKEN_RE.match(token):
+        raise QencodeError(BAD_TOKEN, "Token did not pass validation")
+    rt = _rt(request)
+    try:
+        project = rt.projects.by_session(token.lower())
+    except NotFound:
+        raise QencodeError(TOKEN_NOT_FOUND, "Token not found")
+    task_token = rt.tasks.create(project)
+    return ok(task_token=task_token, upload_url=f"{rt.settings.public_url}/v1/upload_file")
+
+
+def _vet_urls(rt, query: Query) -> None:
+    """Refuse at start time what the SSRF guard would refuse later, so the user hears it at once."""
+    allow = rt.settings.allow_private_networks
+    for field, url in (("source", query.source), ("callback_url", query.callback_url)):
+        if not url:
+            continue
+        try:
+            check_url(url, allow_private=allow)
+        except UrlRefused as exc:
+            raise QencodeError(FIELD_REQUIRED, f"{field}: {exc.message}")
+
+
+def _start(request: Request, token: str, query: Query, payload: str | None) -> JSONResponse:
+    rt = _rt(request)
+    try:
+        check_supported(query)
+    except UnsupportedField as exc:
+        raise QencodeError(FIELD_REQUIRED, exc.message)
+    _vet_urls(rt, query)
+    try:
+        rt.tasks.start(token, query, payload=payload)
+    except NotFound:
+        raise QencodeError(TOKEN_NOT_FOUND, "Task token not found")
+    except Conflict as exc:
+        raise QencodeError(BAD_TOKEN, exc.message)
+    rt.executor.submit()
+    return ok(status_url=_status_url(request))
+
+
+@router.post("/v1/start_encode2", summary="Start a task with a query JSON")
+async def start_encode2(request: Request):
+    form = await _form(request)
+    token = _task_token(form)
+    payload = _payload(form)
+    try:
+        query = parse_query(form.get("query", ""))
+    except QueryMissing as exc:
+        raise QencodeError(QUERY_REQUIRED, exc.message)
+    except QueryError as exc:
+        raise QencodeError(FIELD_REQUIRED, exc.message)
+    return _start(request, token, query, payload)
+
+
+@router.post("/v1/start_encode", summary="Start a task with stored profiles")
+async def start_encode(request: Request):
+    form = await _form(request)
+    token = _task_token(form)
+    payload = _payload(form)
+    raw_profiles = _required(form, "profiles")
+    uids = [p.strip() for p in raw_profiles.split(",") if p.strip()]
+    if not uids or not all(PROFILE_RE.match(u) for u in uids):
+        raise QencodeError(BAD_PROFILE, "Profile field value does not pass validation")
+    rt = _rt(request)
+    try:
+        task = rt.tasks.get(token)
+        project = rt.projects.get(task.project_id)
+        formats = rt.tasks.profile_formats(project, uids)
+    except NotFound as exc:
+        code = TOKEN_NOT_FOUND if "task" in exc.message else PROFILE_NOT_FOUND
+        raise QencodeError(code, exc.message if code == PROFILE_NOT_FOUND else "Task token not found")
+    body: dict = {"format": formats}
+    if form.get("uri"):
+        body["source"] = form["uri"]
+    elif form.get("stitch"):
+        try:
+            body["stitch"] = json.loads(form["stitch"])
+        except ValueError:
+            raise QencodeError(FIELD_REQUIRED, "stitch: must be a JSON list of URLs or {url, start_time, duration}")
+    else:
+        raise QencodeError(FIELD_REQUIRED, "uri field is required")
+    if form.get("callback_url"):
+        body["callback_url"] = form["callback_url"]
+    try:
+        query = parse_query(json.dumps({"query": body}))
+    except QueryError as exc:
+        raise QencodeError(FIELD_REQUIRED, exc.message)
+    return _start(request, token, query, payload)
+
+
+@router.post("/v1/status", summary="Status of one or more tasks")
+async def status(request: Request):
+    form = await _form(request)
+    raw = form.get("task_tokens") or form.get("task_tokens[]") or ""
+    tokens = [t.strip().lower() for t in raw.split(",") if t.strip()]
+    tokens = [t for t in tokens if TOKEN_RE.match(t)][:100]
+    if not tokens:
+        raise QencodeError(BAD_TOKENS, "Task_tokens field value does not pass validation")
+    rt = _rt(request)
+    views = rt.tasks.get_many(tokens)
+    settings = rt.settings
+    return ok(statuses={t: render_status(views[t], settings) for t in tokens if t in views})
+
+
+async def qencode_error_handler(request: Request, exc: QencodeError) -> JSONResponse:
+    return fail(exc.code, exc.message)
+
+
+async def internal_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("internal error on %s", request.url.path)
+    message = exc.message if isinstance(exc, VidmillError) else "internal server error"
+    return fail(INTERNAL, message)

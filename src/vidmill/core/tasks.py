@@ -1,0 +1,124 @@
+"""Tasks: create (token only), start (query → one job per format entry), view."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+
+from vidmill.core.projects import ProjectRef
+from vidmill.core.query import Query
+from vidmill.errors import Conflict, NotFound
+from vidmill.notify import outbox
+from vidmill.store.db import Database
+from vidmill.store.models import Event, Job, Profile, Task, utcnow
+
+
+@dataclass
+class JobView:
+    id: int
+    index: int
+    kind: str
+    spec: dict
+    status: str
+    percent: float
+    result: dict | None
+    error_description: str | None
+
+
+@dataclass
+class TaskView:
+    id: int
+    token: str
+    project_id: int
+    dialect: str
+    status: str
+    percent: float
+    error: int
+    error_description: str | None
+    warnings: list
+    payload: str | None
+    source_size: int | None
+    duration: float | None
+    query: dict | None
+    jobs: list[JobView] = field(default_factory=list)
+
+
+def task_view(session, task: Task) -> TaskView:
+    jobs = session.scalars(select(Job).where(Job.task_id == task.id).order_by(Job.index)).all()
+    return TaskView(
+        task.id, task.token, task.project_id, task.dialect, task.status, task.percent, task.error,
+        task.error_description, list(task.warnings or []), task.payload, task.source_size, task.duration,
+        task.query,
+        [JobView(j.id, j.index, j.kind, dict(j.spec), j.status, j.percent, j.result, j.error_description)
+         for j in jobs],
+    )
+
+
+class Tasks:
+    def __init__(self, db: Database):
+        self.db = db
+
+    def create(self, project: ProjectRef, dialect: str = "qencode") -> str:
+        token = secrets.token_hex(16)
+        with self.db.tx() as s:
+            s.add(Task(token=token, project_id=project.id, dialect=dialect, status="created", warnings=[]))
+        return token
+
+    def start(self, token: str, query: Query, *, payload: str | None = None,
+              project_id: int | None = None) -> TaskView:
+        """Persist the query and one queued job per format entry; the ``queued`` callback goes in
+        the same transaction. A token starts at most one encode."""
+        dumped = query.model_dump(mode="json", exclude_unset=True)
+        with self.db.tx() as s:
+            q = select(Task).where(Task.token == token)
+            if not self.db.is_sqlite:
+                q = q.with_for_update()
+            task = s.scalars(q).first()
+            if task is None or (project_id is not None and task.project_id != project_id):
+                raise NotFound("task token not found")
+            if task.status != "created":
+                raise Conflict("this task token has already started an encode; create a new task")
+            task.query = dumped
+            task.payload = payload
+            task.callback_url = query.callback_url
+            task.status = "queued"
+            task.started_at = utcnow()
+            for i, fmt in enumerate(query.format):
+                spec = fmt.model_dump(mode="json", exclude_unset=True)
+                s.add(Job(task_id=task.id, index=i, kind=fmt.output, spec=spec, status="queued",
+                          soft_fail=bool(getattr(fmt, "allow_soft_fail", False))))
+            s.add(Event(task_id=task.id, status="queued", message=f"{len(query.format)} output(s)"))
+            s.flush()
+            outbox.enqueue(s, task, "queued")
+            return task_view(s, task)
+
+    def get(self, token: str) -> TaskView:
+        with self.db.tx() as s:
+            task = s.scalars(select(Task).where(Task.token == token)).first()
+            if task is None:
+                raise NotFound("task token not found")
+            return task_view(s, task)
+
+    def get_many(self, tokens: list[str]) -> dict[str, TaskView]:
+        with self.db.tx() as s:
+            rows = s.scalars(select(Task).where(Task.token.in_(tokens))).all()
+            return {t.token: task_view(s, t) for t in rows}
+
+    def profile_formats(self, project: ProjectRef, uids: list[str]) -> list[dict]:
+        """The ``format`` entries of stored profiles, in the order asked."""
+        with self.db.tx() as s:
+            out: list[dict] = []
+            for uid in uids:
+                p = s.scalars(select(Profile).where(Profile.uid == uid, Profile.project_id == project.id)).first()
+                if p is None:
+                    raise NotFound(f"profile {uid} not found")
+                out.extend(p.formats)
+            return out
+
+    def add_profile(self, project: ProjectRef, name: str, formats: list[dict]) -> str:
+        uid = secrets.token_hex(8)
+        with self.db.tx() as s:
+            s.add(Profile(project_id=project.id, uid=uid, name=name, formats=formats))
+        return uid

@@ -1,0 +1,45 @@
+"""Wires one vidmill instance together: settings → store → services → executor → deliverer."""
+
+from __future__ import annotations
+
+import logging
+
+from vidmill.config import Settings
+from vidmill.core.projects import Projects
+from vidmill.core.tasks import Tasks
+from vidmill.executors.local import LocalExecutor
+from vidmill.notify.outbox import Deliverer
+from vidmill.pipeline import JobContext
+from vidmill.store.db import Database
+from vidmill.store.jobs import JobStore
+
+log = logging.getLogger("vidmill")
+
+
+class Runtime:
+    def __init__(self, settings: Settings, *, start_workers: bool = True):
+        self.settings = settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.work_dir.mkdir(parents=True, exist_ok=True)
+        settings.files_dir.mkdir(parents=True, exist_ok=True)
+        self.db = Database(settings.database_url)
+        self.db.create_all()
+        self.projects = Projects(self.db, settings.session_ttl_seconds)
+        self.tasks = Tasks(self.db)
+        self.jobs = JobStore(self.db, lease_seconds=settings.lease_seconds, max_attempts=settings.max_attempts)
+        self.executor = LocalExecutor(JobContext(settings, self.jobs), workers=settings.workers)
+        self.deliverer = Deliverer(self.db, settings)
+        self.start_workers = start_workers
+        self.generated_key: str | None = None
+
+    def start(self) -> None:
+        _, self.generated_key = self.projects.ensure_default(self.settings.api_key or None)
+        if self.start_workers:
+            self.executor.start()
+            self.deliverer.start()
+
+    def stop(self) -> None:
+        if self.start_workers:
+            self.executor.stop()
+            self.deliverer.stop()
+        self.db.dispose()

@@ -1,0 +1,209 @@
+"""Claiming jobs with a lease, renewing it, and moving jobs (and so their task) between states.
+
+Every transition is one transaction that also recomputes the task's status and percent and
+writes the callbacks the change causes into the outbox.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import and_, or_, select, update
+
+from vidmill.core.states import ACTIVE_JOB, JobStatus, TaskStatus, aggregate, check_transition
+from vidmill.notify import outbox
+from vidmill.store.db import Database
+from vidmill.store.models import Event, Job, Task, utcnow
+
+log = logging.getLogger("vidmill.store")
+
+
+@dataclass(frozen=True)
+class Claimed:
+    job_id: int
+    task_id: int
+    task_token: str
+    index: int
+    kind: str
+    spec: dict
+    query: dict
+    attempt: int
+    owner: str
+
+
+class LeaseLost(RuntimeError):
+    """Another worker owns the job now (our lease lapsed)."""
+
+
+class JobStore:
+    def __init__(self, db: Database, *, lease_seconds: float = 30.0, max_attempts: int = 3):
+        self.db = db
+        self.lease = timedelta(seconds=lease_seconds)
+        self.max_attempts = max_attempts
+
+    # -- claiming ---------------------------------------------------------------------------
+    def claim(self, owner: str, *, dead_owners: set[str] | None = None) -> Claimed | None:
+        """Take the oldest claimable job: queued, or active with a lapsed lease (its worker died),
+        or active under an owner known dead. Returns None when there is nothing to do."""
+        now = utcnow()
+        active = [s.value for s in ACTIVE_JOB]
+        lapsed = and_(Job.status.in_(active), or_(Job.lease_until.is_(None), Job.lease_until < now))
+        cond = or_(Job.status == JobStatus.QUEUED.value, lapsed)
+        if dead_owners:
+            cond = or_(cond, and_(Job.status.in_(active), Job.lease_owner.in_(sorted(dead_owners))))
+        with self.db.tx() as s:
+            q = select(Job).where(cond).order_by(Job.id).limit(1)
+            if not self.db.is_sqlite:
+                q = q.with_for_update(skip_locked=True)
+            job = s.scalars(q).first()
+            if job is None:
+                return None
+            task = s.get(Task, job.task_id)
+            recovered = job.status != JobStatus.QUEUED.value
+            job.attempt += 1
+            if job.attempt > self.max_attempts:
+                self._finish(s, task, job, JobStatus.ERROR,
+                             error=f"job abandoned after {self.max_attempts} attempts (worker lost each time)")
+                return None
+            job.status = JobStatus.DOWNLOADING.value
+            job.percent = 0.0
+            job.lease_owner = owner
+            job.lease_until = now + self.lease
+            s.add(Event(task_id=task.id, job_id=job.id, status=job.status,
+                        message=f"claimed by {owner}" + (" after a lost lease" if recovered else "")))
+            self._refresh_task(s, task)
+            return Claimed(job.id, task.id, task.token, job.index, job.kind, dict(job.spec),
+                           dict(task.query or {}), job.attempt, owner)
+
+    def heartbeat(self, job_id: int, owner: str) -> None:
+        with self.db.tx() as s:
+            res = s.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.lease_owner == owner, Job.status.in_([a.value for a in ACTIVE_JOB]))
+                .values(lease_until=utcnow() + self.lease)
+            )
+            if res.rowcount == 0:
+                raise LeaseLost(f"job {job_id} is no longer ours")
+
+    # -- transitions -------------------------------------------------------------------------
+    def set_status(self, job_id: int, owner: str, status: JobStatus, *, percent: float | None = None) -> None:
+        with self.db.tx() as s:
+            job, task = self._owned(s, job_id, owner)
+            check_transition(JobStatus(job.status), status)
+            job.status = status.value
+            if percent is not None:
+                job.percent = percent
+            job.lease_until = utcnow() + self.lease
+            s.add(Event(task_id=task.id, job_id=job.id, status=status.value))
+            self._refresh_task(s, task)
+
+    def progress(self, job_id: int, owner: str, percent: float) -> None:
+        with self.db.tx() as s:
+            job, task = self._owned(s, job_id, owner)
+            job.percent = max(0.0, min(100.0, percent))
+            job.lease_until = utcnow() + self.lease
+            self._refresh_task(s, task)
+
+    def update_task_facts(self, task_id: int, *, source_size: int | None = None, duration: float | None = None) -> None:
+        with self.db.tx() as s:
+            task = s.get(Task, task_id)
+            if source_size is not None:
+                task.source_size = source_size
+            if duration is not None:
+                task.duration = duration
+
+    def add_warnings(self, task_id: int, warnings: list[dict]) -> None:
+        if not warnings:
+            return
+        with self.db.tx() as s:
+            task = s.get(Task, task_id)
+            current = list(task.warnings or [])
+            for w in warnings:
+                if w not in current:
+                    current.append(w)
+            task.warnings = current
+
+    def complete(self, job_id: int, owner: str, result: dict) -> None:
+        with self.db.tx() as s:
+            job, task = self._owned(s, job_id, owner)
+            self._finish(s, task, job, JobStatus.COMPLETED, result=result)
+
+    def skip(self, job_id: int, owner: str, reason: str) -> None:
+        with self.db.tx() as s:
+            job, task = self._owned(s, job_id, owner)
+            self._finish(s, task, job, JobStatus.SKIPPED, error=reason)
+
+    def fail(self, job_id: int, owner: str, description: str) -> None:
+        with self.db.tx() as s:
+            job, task = self._owned(s, job_id, owner)
+            self._finish(s, task, job, JobStatus.ERROR, error=description)
+
+    def release(self, job_id: int, owner: str) -> None:
+        """Give a job back to the queue (graceful shutdown mid-run): it runs again, same attempt count."""
+        with self.db.tx() as s:
+            job = s.get(Job, job_id)
+            if job is None or job.lease_owner != owner or job.status not in [a.value for a in ACTIVE_JOB]:
+                return
+            job.status = JobStatus.QUEUED.value
+            job.attempt = max(0, job.attempt - 1)
+            job.lease_owner = None
+            job.lease_until = None
+            job.percent = 0.0
+            task = s.get(Task, job.task_id)
+            s.add(Event(task_id=task.id, job_id=job.id, status="queued", message="released on shutdown"))
+            self._refresh_task(s, task)
+
+    def task_status(self, task_id: int) -> str:
+        with self.db.tx() as s:
+            return s.get(Task, task_id).status
+
+    # -- internals ---------------------------------------------------------------------------
+    def _owned(self, s, job_id: int, owner: str) -> tuple[Job, Task]:
+        job = s.get(Job, job_id)
+        if job is None or job.lease_owner != owner:
+            raise LeaseLost(f"job {job_id} is no longer ours")
+        return job, s.get(Task, job.task_id)
+
+    def _finish(self, s, task: Task, job: Job, status: JobStatus, *, result: dict | None = None,
+                error: str | None = None) -> None:
+        job.status = status.value
+        job.percent = 100.0 if status is JobStatus.COMPLETED else job.percent
+        job.lease_until = None
+        if result is not None:
+            job.result = result
+        if error is not None:
+            job.error_description = error
+        s.add(Event(task_id=task.id, job_id=job.id, status=status.value, message=error))
+        self._refresh_task(s, task)
+
+    def _refresh_task(self, s, task: Task) -> None:
+        s.flush()
+        jobs = s.scalars(select(Job).where(Job.task_id == task.id).order_by(Job.index)).all()
+        shown = []
+        for j in jobs:
+            st = JobStatus(j.status)
+            # a soft-failing output's error never fails its task
+            shown.append(JobStatus.SKIPPED if (st is JobStatus.ERROR and j.soft_fail) else st)
+        new = aggregate(shown)
+        counted = [j for j in jobs if j.status != JobStatus.SKIPPED.value]
+        percent = (sum(100.0 if JobStatus(j.status).terminal else j.percent for j in counted) / len(counted)
+                   if counted else 100.0)
+        old = task.status
+        task.percent = 100.0 if new is TaskStatus.COMPLETED else round(percent, 2)
+        if new.value == old:
+            return
+        task.status = new.value
+        s.add(Event(task_id=task.id, status=new.value))
+        if new.terminal:
+            task.finished_at = utcnow()
+            if new is TaskStatus.ERROR:
+                failed = [j for j in jobs if j.status == JobStatus.ERROR.value and not j.soft_fail]
+                task.error = 1
+                task.error_description = "; ".join(
+                    f"{j.kind} output #{j.index}: {j.error_description}" for j in failed
+                ) or "task failed"
+                outbox.enqueue(s, task, "error", error_code=1, error_message=task.error_description)
+            outbox.enqueue(s, task, "saved")
+
