@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import time
+
+import av
+import httpx
+
+
+def wait_task(task, timeout: float = 180.0, interval: float = 0.3) -> dict:
+    """Poll with the SDK's own status() until the task finishes (as its samples do)."""
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        status = task.status()
+        assert status is not None, "status() found no such task"
+        seen.append((status["status"], status["percent"]))
+        if status["status"] == "completed" or status["error"]:
+            status["_seen"] = seen
+            return status
+        time.sleep(interval)
+    raise AssertionError(f"task did not finish in {timeout}s; last statuses {seen[-5:]}")
+
+
+def download(url: str, dest) -> None:
+    with httpx.stream("GET", url, timeout=30) as r:
+        r.raise_for_status()
+        with open(dest, "wb") as f:
+            for chunk in r.iter_bytes():
+                f.write(chunk)
+
+
+def streams(path) -> dict:
+    """What PyAV reads back from an output: the facts we assert on."""
+    with av.open(str(path)) as c:
+        out = {"format": c.format.name, "duration": (c.duration or 0) / 1_000_000}
+        for s in c.streams:
+            if s.type == "video":
+                out["video"] = {"codec": s.codec_context.name, "width": s.codec_context.width,
+                                "height": s.codec_context.height, "pix_fmt": s.codec_context.pix_fmt,
+                                "profile": s.codec_context.profile,
+                                "fps": float(s.average_rate) if s.average_rate else None}
+            elif s.type == "audio":
+                out["audio"] = {"codec": s.codec_context.name, "channels": s.codec_context.channels,
+                                "sample_rate": s.codec_context.sample_rate}
+        return out

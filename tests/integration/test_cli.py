@@ -1,0 +1,71 @@
+"""The `vidmill` command as a user runs it: doctor, transcode without a server, projects."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.integration.helpers import streams
+
+pytestmark = pytest.mark.integration
+
+
+def _vidmill(*args, env=None, cwd=None):
+    return subprocess.run([sys.executable, "-m", "vidmill.cli", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, cwd=cwd, timeout=300)
+
+
+def test_doctor_reports_engine_and_database(tmp_path):
+    out = _vidmill("doctor", env={"VIDMILL_DATA_DIR": str(tmp_path)})
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert set(report) >= {"version", "ffmpeg", "ffmpeg_version", "encoders", "database", "data_dir"}
+    assert Path(report["ffmpeg"]).is_absolute() and Path(report["ffmpeg"]).exists()
+    assert report["encoders"]["libx264"] and report["encoders"]["libvpx-vp9"]
+    assert report["database"]["ok"] is True
+    assert report["data_dir"] == str(tmp_path.resolve())
+
+
+def test_doctor_fails_on_a_broken_database(tmp_path):
+    out = _vidmill("doctor", env={"VIDMILL_DATABASE_URL": "postgresql+psycopg2://nobody@127.0.0.1:1/x"})
+    assert out.returncode == 1
+    assert json.loads(out.stdout)["database"]["ok"] is False
+
+
+def test_transcode_runs_the_engine_without_a_server(tmp_path, media):
+    q = tmp_path / "q.json"
+    q.write_text(json.dumps({"query": {"format": [
+        {"output": "mp4", "size": "320x180", "duration": 1},
+        {"output": "metadata"},
+    ]}}))
+    out = _vidmill("transcode", str(media / "bbb_720p_5s_aac51.mp4"), "--query", str(q), "--out",
+                   str(tmp_path / "out"))
+    assert out.returncode == 0, out.stderr
+    paths = [Path(p) for p in out.stdout.split()]
+    assert len(paths) == 2 and all(p.is_file() for p in paths)
+    info = streams(paths[0])
+    assert (info["video"]["width"], info["video"]["height"]) == (320, 180)
+    assert json.loads(paths[1].read_text())["streams"]
+    assert "100.0%" in out.stderr  # the progress bar reached the end
+
+
+def test_transcode_reports_bad_queries_clearly(tmp_path, media):
+    q = tmp_path / "q.json"
+    q.write_text(json.dumps({"format": [{"output": "mp4", "size": "huge"}]}))
+    out = _vidmill("transcode", str(media / "carphone_qcif_sar.mp4"), "--query", str(q), "--out", str(tmp_path))
+    assert out.returncode == 1 and "size" in out.stderr
+
+
+def test_projects_create_and_list(tmp_path):
+    env = {"VIDMILL_DATA_DIR": str(tmp_path)}
+    made = _vidmill("projects", "create", "acme", env=env)
+    assert made.returncode == 0, made.stderr
+    key = json.loads(made.stdout)["api_key"]
+    listed = json.loads(_vidmill("projects", "list", env=env).stdout)
+    acme = next(p for p in listed if p["name"] == "acme")
+    assert acme["keys"] == [key[:6] + "…"]  # only a prefix: keys are stored hashed

@@ -1,0 +1,166 @@
+"""The job lifecycle on real SQLite and PostgreSQL: claims, leases, transitions, outbox rows."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from sqlalchemy import select
+
+from vidmill.core.projects import Projects
+from vidmill.core.query import parse_query
+from vidmill.core.states import JobStatus
+from vidmill.core.tasks import Tasks
+from vidmill.errors import Conflict, NotFound
+from vidmill.notify import outbox
+from vidmill.store.jobs import JobStore, LeaseLost
+from vidmill.store.models import Outbox
+
+
+def _query(n_formats=1, callback=True):
+    fmts = ", ".join('{"output": "mp4", "size": "320x240"}' for _ in range(n_formats))
+    cb = ', "callback_url": "http://127.0.0.1:9/cb"' if callback else ""
+    return parse_query('{"query": {"source": "https://example.com/a.mp4", "format": [%s]%s}}' % (fmts, cb))
+
+
+@pytest.fixture
+def env(db):
+    outbox.RENDERERS["qencode"] = lambda s, task, event, code, msg: {"event": event, "status": task.status}
+    projects = Projects(db)
+    project, _ = projects.create("p")
+    yield db, project, Tasks(db), JobStore(db, lease_seconds=0.5, max_attempts=2)
+    outbox.RENDERERS.pop("qencode", None)
+
+
+def _events(db):
+    with db.tx() as s:
+        return [r.body["event"] for r in s.scalars(select(Outbox).order_by(Outbox.id))]
+
+
+def test_start_creates_one_job_per_format_and_a_queued_callback(env):
+    db, project, tasks, jobs = env
+    token = tasks.create(project)
+    view = tasks.start(token, _query(3), payload="p1")
+    assert [j.status for j in view.jobs] == ["queued"] * 3
+    assert view.status == "queued" and view.payload == "p1"
+    assert _events(db) == ["queued"]
+
+
+def test_a_task_token_starts_once(env):
+    _, project, tasks, _ = env
+    token = tasks.create(project)
+    tasks.start(token, _query())
+    with pytest.raises(Conflict):
+        tasks.start(token, _query())
+    with pytest.raises(NotFound):
+        tasks.start("0" * 32, _query())
+
+
+def test_claim_progress_complete_drives_task_status(env):
+    db, project, tasks, jobs = env
+    token = tasks.create(project)
+    tasks.start(token, _query(2))
+    a = jobs.claim("w1")
+    b = jobs.claim("w2")
+    assert {a.index, b.index} == {0, 1}
+    assert jobs.claim("w3") is None
+    assert tasks.get(token).status == "downloading"
+    jobs.set_status(a.job_id, "w1", JobStatus.ENCODING)
+    jobs.progress(a.job_id, "w1", 50.0)
+    view = tasks.get(token)
+    assert view.status == "encoding" and view.percent == pytest.approx(25.0)
+    jobs.set_status(a.job_id, "w1", JobStatus.SAVING)
+    jobs.complete(a.job_id, "w1", {"files": []})
+    assert tasks.get(token).status != "completed"
+    jobs.set_status(b.job_id, "w2", JobStatus.ENCODING)
+    jobs.set_status(b.job_id, "w2", JobStatus.SAVING)
+    jobs.complete(b.job_id, "w2", {"files": []})
+    view = tasks.get(token)
+    assert view.status == "completed" and view.percent == 100.0 and view.error == 0
+    assert _events(db) == ["queued", "saved"]
+
+
+def test_failure_makes_task_error_with_description_and_error_callback(env):
+    db, project, tasks, jobs = env
+    token = tasks.create(project)
+    tasks.start(token, _query())
+    c = jobs.claim("w")
+    jobs.fail(c.job_id, "w", "FFmpeg failed: boom")
+    view = tasks.get(token)
+    assert view.status == "error" and view.error == 1
+    assert "boom" in view.error_description
+    assert _events(db) == ["queued", "error", "saved"]
+
+
+def test_lapsed_lease_is_reclaimed_and_old_owner_is_locked_out(env):
+    _, project, tasks, jobs = env
+    token = tasks.create(project)
+    tasks.start(token, _query())
+    c = jobs.claim("dead")
+    assert jobs.claim("alive") is None
+    time.sleep(0.7)
+    again = jobs.claim("alive")
+    assert again is not None and again.job_id == c.job_id and again.attempt == 2
+    with pytest.raises(LeaseLost):
+        jobs.heartbeat(c.job_id, "dead")
+    with pytest.raises(LeaseLost):
+        jobs.complete(c.job_id, "dead", {})
+    jobs.heartbeat(again.job_id, "alive")
+
+
+def test_attempts_are_bounded(env):
+    _, project, tasks, jobs = env
+    token = tasks.create(project)
+    tasks.start(token, _query())
+    jobs.claim("a")
+    time.sleep(0.7)
+    jobs.claim("b")
+    time.sleep(0.7)
+    assert jobs.claim("c") is None  # third attempt over max_attempts=2: the job errors
+    view = tasks.get(token)
+    assert view.status == "error" and "abandoned" in view.error_description
+
+
+def test_dead_owner_jobs_are_claimed_without_waiting_for_the_lease(env):
+    _, project, tasks, jobs = env
+    jobs.lease = jobs.lease * 1000
+    token = tasks.create(project)
+    tasks.start(token, _query())
+    c = jobs.claim("host:1:x:w0")
+    assert jobs.claim("new") is None
+    again = jobs.claim("new", dead_owners={"host:1:x:w0"})
+    assert again.job_id == c.job_id
+
+
+def test_concurrent_claims_never_hand_out_a_job_twice(env):
+    _, project, tasks, jobs = env
+    jobs.lease = jobs.lease * 1000
+    for _ in range(4):
+        tasks.start(tasks.create(project), _query(3, callback=False))
+    got, errors = [], []
+
+    def worker(n):
+        try:
+            while (c := jobs.claim(f"w{n}")) is not None:
+                got.append(c.job_id)
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert sorted(got) == sorted(set(got)) and len(got) == 12
+
+
+def test_release_puts_a_job_back_without_spending_an_attempt(env):
+    _, project, tasks, jobs = env
+    token = tasks.create(project)
+    tasks.start(token, _query())
+    c = jobs.claim("w")
+    jobs.release(c.job_id, "w")
+    again = jobs.claim("w2")
+    assert again.job_id == c.job_id and again.attempt == 1
