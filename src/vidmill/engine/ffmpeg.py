@@ -1,0 +1,65 @@
+"""Where the FFmpeg binary is and what it can do.
+
+The engine runs the static FFmpeg that ships with ``imageio-ffmpeg`` (no ffprobe in it: see ``probe.py``).
+Every answer is cached for the life of the process: the binary does not change under a running server.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from functools import cache
+from pathlib import Path
+
+import imageio_ffmpeg
+
+# "ffmpeg version 9.0.2-17-g2a571b6068-20260930 Copyright ..." (static builds append git describe + date).
+_VERSION_RE = re.compile(r"^ffmpeg version n?(\d+(?:\.\d+)+|\S+)", re.MULTILINE)
+# "-encoders" rows look like " V....D libx264              libx264 H.264 / AVC ..."; flags are 6 chars.
+_ENCODER_RE = re.compile(r"^ ([VASFXBD.]{6}) (\S+)", re.MULTILINE)
+
+
+@cache
+def ffmpeg_exe() -> str:
+    """Absolute, symlink-free path of the FFmpeg binary the engine runs."""
+    return str(Path(imageio_ffmpeg.get_ffmpeg_exe()).resolve())
+
+
+def _run_info(*args: str) -> str:
+    proc = subprocess.run(
+        [ffmpeg_exe(), *args],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        errors="replace",
+        timeout=30,
+        check=True,
+    )
+    return proc.stdout
+
+
+@cache
+def ffmpeg_version() -> str:
+    """The release FFmpeg reports, dotted (``"9.0.2"``); a bare git build gives its describe string."""
+    out = _run_info("-hide_banner", "-version")
+    match = _VERSION_RE.search(out)
+    if not match:
+        raise RuntimeError(f"cannot parse the FFmpeg version from {out[:80]!r}")
+    return match.group(1)
+
+
+@cache
+def _encoders() -> tuple[str, ...]:
+    out = _run_info("-hide_banner", "-encoders")
+    # The legend above the "------" rule uses the same layout ("V..... = Video"): skip it.
+    _, _, table = out.partition("------")
+    return tuple(m.group(2) for m in _ENCODER_RE.finditer(table))
+
+
+def encoders() -> list[str]:
+    """Names of every encoder this FFmpeg was built with (``libx264``, ``aac``, ...)."""
+    return list(_encoders())
+
+
+def has_encoder(name: str) -> bool:
+    return name in _encoders()
