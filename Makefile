@@ -19,7 +19,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest tests
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest tests/unit
+	$(BIN)/python -m pytest tests -m "not integration"
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

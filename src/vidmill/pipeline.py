@@ -184,7 +184,7 @@ def _publish(ctx: JobContext, claimed: Claimed, files: list[Path], *, meta: dict
     size = sum(p.size for p in published)
     bitrate = round(size * 8 / 1000 / duration) if duration else None
     result = {
-        "files": [{"path": p.relative, "size": p.size} for p in published],
+        "files": [{"path": p.relative_path, "size": p.size} for p in published],
         "storage": "local",
         "meta": meta,
         "size": size,

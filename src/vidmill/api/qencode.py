@@ -11,6 +11,7 @@ import re
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from vidmill.api.forms import BadForm, BodyTooLarge, read_form
 from vidmill.api.qencode_render import render_status
@@ -87,6 +88,10 @@ def _status_url(request: Request) -> str:
 @router.post("/v1/access_token", summary="Exchange an API key for a session token")
 async def access_token(request: Request):
     form = await _form(request)
+    return await run_in_threadpool(_access_token, request, form)
+
+
+def _access_token(request: Request, form: dict[str, str]) -> JSONResponse:
     key = _required(form, "api_key")
     if not API_KEY_RE.match(key):
         raise QencodeError(BAD_API_KEY, "API key did not pass validation")
@@ -102,6 +107,10 @@ async def access_token(request: Request):
 @router.post("/v1/create_task", summary="Create a task token")
 async def create_task(request: Request):
     form = await _form(request)
+    return await run_in_threadpool(_create_task, request, form)
+
+
+def _create_task(request: Request, form: dict[str, str]) -> JSONResponse:
     token = _required(form, "token")
     if not TOKEN_RE.match(token):
         raise QencodeError(BAD_TOKEN, "Token did not pass validation")
@@ -123,6 +132,8 @@ def _vet_urls(rt, query: Query) -> None:
         try:
             check_url(url, allow_private=allow)
         except UrlRefused as exc:
+            if "does not resolve" in exc.message:
+                continue  # DNS may be down for a moment: the fetch retries the lookup and reports it
             raise QencodeError(FIELD_REQUIRED, f"{field}: {exc.message}")
 
 
@@ -146,6 +157,10 @@ def _start(request: Request, token: str, query: Query, payload: str | None) -> J
 @router.post("/v1/start_encode2", summary="Start a task with a query JSON")
 async def start_encode2(request: Request):
     form = await _form(request)
+    return await run_in_threadpool(_start_encode2, request, form)
+
+
+def _start_encode2(request: Request, form: dict[str, str]) -> JSONResponse:
     token = _task_token(form)
     payload = _payload(form)
     try:
@@ -160,6 +175,10 @@ async def start_encode2(request: Request):
 @router.post("/v1/start_encode", summary="Start a task with stored profiles")
 async def start_encode(request: Request):
     form = await _form(request)
+    return await run_in_threadpool(_start_encode, request, form)
+
+
+def _start_encode(request: Request, form: dict[str, str]) -> JSONResponse:
     token = _task_token(form)
     payload = _payload(form)
     raw_profiles = _required(form, "profiles")
@@ -196,6 +215,10 @@ async def start_encode(request: Request):
 @router.post("/v1/status", summary="Status of one or more tasks")
 async def status(request: Request):
     form = await _form(request)
+    return await run_in_threadpool(_status, request, form)
+
+
+def _status(request: Request, form: dict[str, str]) -> JSONResponse:
     raw = form.get("task_tokens") or form.get("task_tokens[]") or ""
     tokens = [t.strip().lower() for t in raw.split(",") if t.strip()]
     tokens = [t for t in tokens if TOKEN_RE.match(t)][:100]
