@@ -1,0 +1,195 @@
+"""The planner: one query format + the probed source in, FFmpeg commands and expected files out.
+
+Pure: no subprocess, no file I/O; ``plan_output`` is unit-tested on exact argv. The pieces live beside it:
+``video.py`` (frame geometry and the ``-vf`` chain), ``codecs.py`` (encoder option tables and defaults),
+``outputs.py`` (one class per output kind).
+
+Command shape, and why::
+
+    ffmpeg -y                                              (the runner adds -progress pipe:1 -nostats)
+           [-ss S] [-t D] -i file:<source>                 input-side seek (accurate when transcoding)
+           [-f lavfi -t D -i anullsrc=...]                 the silent track of audio_mute
+           -map 0:v:0 [-map 0:a:0 | -map 1:a:0]            first video + first audio only, never data/subs
+           -map_metadata -1 -map_chapters -1               the source's tags (titles, GPS, encoder) stay out
+           -vf <chain> [-sws_flags F] <video encoder args>
+           <audio args> | -an
+           <muxer args> -f <muxer> <workdir>/<kind>-<index>.<ext>
+
+``file:`` means a source name is never read as an option or a protocol; every value is its own argv
+element. ``-threads`` is left to FFmpeg. ``metadata`` outputs have no FFmpeg step: pass ``probe_json``
+and the plan's ``write_files`` holds the JSON to write (else it is empty and the caller writes it).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vidmill.engine import video as geo
+from vidmill.engine.codecs import audio_args, num, silence_source
+from vidmill.engine.outputs import ENCODED_OUTPUTS
+from vidmill.errors import QueryError, UnsupportedField
+
+GLOBAL_ARGS = ("-y",)  # runner/ffmpeg.py adds -hide_banner -nostats -progress pipe:1 -loglevel +level
+NULL_OUTPUT = ("-f", "null", "/dev/null")  # pass 1 writes only its stats file
+
+
+@dataclass
+class Step:
+    argv: list[str]
+    duration_s: float | None  # media seconds this step processes (progress = out_time / duration_s)
+    label: str
+
+
+@dataclass
+class PlanWarning:
+    """A task warning in Qencode's shape (``{message, details, tag}``)."""
+
+    message: str
+    details: str | None = None
+    tag: str | None = None
+
+    def to_dict(self) -> dict:
+        return {"message": self.message, "details": self.details, "tag": self.tag}
+
+
+@dataclass
+class Plan:
+    steps: list[Step]
+    outputs: list[Path]
+    warnings: list[PlanWarning] = field(default_factory=list)
+    skipped: bool = False
+    skip_reason: str | None = None
+    write_files: dict[Path, bytes] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class UpscaleDecision:
+    """What the upscale rule does to one format: nothing, skip it, or encode it at the source size."""
+
+    skip: bool = False
+    source_size: bool = False
+    reason: str | None = None
+
+
+SKIP_REASON = "the requested size is larger than the source and upscale is off"
+SOURCE_SIZE_REASON = ("every output is larger than the source and upscale is off: "
+                      "the first one is encoded at the source size")
+
+
+def decide_upscale(query, info) -> dict[int, UpscaleDecision]:
+    """Seed: with ``upscale`` off, formats asking for a side larger than the input are skipped; when that is
+    every sized output, only the first runs, at the input's dimensions. Keys are the indexes of the
+    encoded (video) formats; ``upscale`` on gives every one the plain decision."""
+    sized = [(i, f) for i, f in enumerate(query.format) if f.output in ENCODED_OUTPUTS]
+    if query.upscale or not info.has_video:
+        return {i: UpscaleDecision() for i, _ in sized}
+    larger = {i for i, f in sized if geo.is_larger(geo.requested(f), geo.base_size(info, f.rotate))}
+    if sized and len(larger) == len(sized):
+        first = sized[0][0]
+        return {i: UpscaleDecision(source_size=True, reason=SOURCE_SIZE_REASON) if i == first
+                else UpscaleDecision(skip=True, reason=SKIP_REASON) for i, _ in sized}
+    return {i: UpscaleDecision(skip=True, reason=SKIP_REASON) if i in larger else UpscaleDecision()
+            for i, _ in sized}
+
+
+def expected_duration(fmt, info, field_prefix: str) -> float | None:
+    """Seconds of output: ``duration`` cut to what remains of the source after ``start_time``."""
+    start = float(fmt.start_time or 0)
+    total = info.duration
+    if total:
+        remaining = total - start
+        if remaining <= 0:
+            raise QueryError(f"{field_prefix}.start_time: {num(start)} s is beyond the source's {num(total)} s",
+                             field=f"{field_prefix}.start_time")
+        return min(float(fmt.duration), remaining) if fmt.duration else remaining
+    return float(fmt.duration) if fmt.duration else None
+
+
+def plan_output(fmt, *, source: Path, info, workdir: Path, ffmpeg: str, index: int, upscale: bool,
+                decision: UpscaleDecision | None = None, probe_json: dict | None = None) -> Plan:
+    """Plan format ``index`` of a query.
+
+    ``decision`` comes from :func:`decide_upscale` over the whole query; without it the format is judged
+    alone (larger than the source with ``upscale`` off: skipped). ``probe_json`` only matters for
+    ``metadata`` outputs.
+    """
+    prefix = f"format[{index}]"
+    tag = f"video-{index}-0"
+    warnings: list[PlanWarning] = []
+
+    def warn(message: str, key: str | None = None) -> None:
+        warnings.append(PlanWarning(message, f"{prefix}.{key}" if key else None, tag))
+
+    if fmt.output == "metadata":
+        path = workdir / f"metadata-{index}.json"
+        files = {path: json.dumps(probe_json, indent=2).encode()} if probe_json is not None else {}
+        return Plan(steps=[], outputs=[path], warnings=warnings, write_files=files)
+    kind = ENCODED_OUTPUTS.get(fmt.output)
+    if kind is None:
+        raise UnsupportedField(f"{prefix}.output: output {fmt.output} is not supported yet by vidmill",
+                               field=f"{prefix}.output")
+    if not info.has_video:
+        raise QueryError(f"{prefix}.output: the source has no video stream for a {fmt.output} output",
+                         field=f"{prefix}.output")
+    if decision is None:
+        larger = geo.is_larger(geo.requested(fmt), geo.base_size(info, fmt.rotate))
+        decision = UpscaleDecision(skip=True, reason=SKIP_REASON) if larger and not upscale else UpscaleDecision()
+    if decision.skip:
+        warnings.append(PlanWarning("Output skipped", decision.reason, tag))
+        return Plan(steps=[], outputs=[], warnings=warnings, skipped=True, skip_reason=decision.reason)
+    if decision.source_size:
+        warnings.append(PlanWarning("Output encoded at the source size", decision.reason, tag))
+
+    duration = expected_duration(fmt, info, prefix)
+    frame = geo.geometry(fmt, info, source_size=decision.source_size)
+    for note in frame.notes:
+        warn(note, "aspect_ratio")
+    encoder = kind.video_encoder(fmt, warn, f"{prefix}.video_codec")
+    two_pass = bool(fmt.two_pass)
+    if two_pass and not fmt.bitrate:
+        warn("two_pass needs a bitrate; encoded in one pass", "two_pass")
+        two_pass = False
+    video = ["-vf", frame.vf]
+    vcp = fmt.video_codec_parameters
+    if vcp is not None and vcp.sws_flags:
+        video += ["-sws_flags", vcp.sws_flags]
+    video += encoder.args(geo.output_fps(fmt, info), two_pass)
+
+    inputs = []
+    if fmt.start_time:
+        inputs += ["-ss", num(fmt.start_time)]
+    if fmt.duration:
+        inputs += ["-t", num(fmt.duration)]
+    inputs += ["-i", f"file:{source}"]
+    out = kind.path(workdir, index)
+
+    audio_in: list[str] = []
+    maps = ["-map", "0:v:0"]
+    if fmt.audio_mute or info.has_audio:
+        codec = kind.audio_encoder(fmt.audio_codec, warn)
+        audio = audio_args(fmt, codec)
+        if fmt.audio_mute:
+            audio_in = ["-f", "lavfi", *(["-t", num(duration)] if duration else []),
+                        "-i", silence_source(fmt, codec)]
+            maps += ["-map", "1:a:0"]
+            if not duration:
+                audio.append("-shortest")
+        else:
+            maps += ["-map", "0:a:0"]
+    else:
+        audio = ["-an"]
+    common = ["-map_metadata", "-1", "-map_chapters", "-1"]
+
+    steps: list[Step] = []
+    final_video = video
+    if two_pass:
+        log = workdir / f"pass-{index}"
+        steps.append(Step([ffmpeg, *GLOBAL_ARGS, *inputs, "-map", "0:v:0", *common, *video,
+                           *encoder.pass_args(1, log), "-an", *NULL_OUTPUT], duration, "pass 1 of 2"))
+        final_video = video + encoder.pass_args(2, log)
+    argv = [ffmpeg, *GLOBAL_ARGS, *inputs, *audio_in, *maps, *common, *final_video, *audio,
+            *kind.mux_args(encoder), "-f", kind.muxer, str(out)]
+    steps.append(Step(argv, duration, "pass 2 of 2" if two_pass else "encode"))
+    return Plan(steps=steps, outputs=[out], warnings=warnings)
