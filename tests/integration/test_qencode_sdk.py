@@ -215,3 +215,17 @@ def _project_secret(server) -> str:
     out = subprocess.run([sys.executable, "-m", "vidmill.cli", "projects", "list"], env=server.env,
                          capture_output=True, text=True, check=True)
     return next(p for p in json.loads(out.stdout) if p["name"] == "default")["callback_secret"]
+
+
+def test_percent_moves_while_encoding(client, origin):
+    task = client.create_task()
+    task.custom_start({"query": {"source": f"{origin.url}/bbb_trailer_720p_55s_mp3.mp4",
+                                 "format": [{"output": "mp4", "size": "640x360", "duration": 20}]}})
+    status = wait_task(task, interval=0.1)
+    assert status["status"] == "completed"
+    encoding = [p for s, p in status["_seen"] if s == "encoding"]
+    assert len(set(encoding)) >= 2, status["_seen"]
+    assert encoding == sorted(encoding)  # never goes backwards
+    assert all(0 <= p < 100 for p in encoding)
+    order = [s for s, _ in status["_seen"]]
+    assert order.index("encoding") < order.index("completed")

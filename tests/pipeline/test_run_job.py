@@ -1,0 +1,141 @@
+"""pipeline.run_job with real FFmpeg, a real HTTP origin and a real SQLite store (no API server)."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+
+from tests.servers import StaticServer
+from vidmill import pipeline
+from vidmill.config import Settings
+from vidmill.core.query import parse_query
+from vidmill.engine.plan import Plan, Step
+from vidmill.engine import ffmpeg as ffmpeg_bin
+from vidmill.pipeline import JobContext, run_job
+from vidmill.runtime import Runtime
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def env(tmp_path, media):
+    rt = Runtime(Settings(data_dir=tmp_path / "data", allow_private_networks=True, lease_seconds=5),
+                 start_workers=False)
+    project, _ = rt.projects.create("p")
+    with StaticServer(media) as origin:
+        yield rt, project, origin, JobContext(rt.settings, rt.jobs)
+    rt.db.dispose()
+
+
+def _start(rt, project, origin, formats, source="carphone_qcif_sar.mp4"):
+    token = rt.tasks.create(project)
+    q = parse_query(json.dumps({"query": {"source": f"{origin.url}/{source}", "format": formats}}))
+    rt.tasks.start(token, q)
+    return token
+
+
+def _drain(rt, ctx):
+    while (claimed := rt.jobs.claim("test-owner")) is not None:
+        run_job(ctx, claimed)
+
+
+def test_ffmpeg_failure_is_an_error_task_with_ffmpegs_line(env, monkeypatch, tmp_path):
+    rt, project, origin, ctx = env
+
+    def broken_plan(fmt, *, source, workdir, **kw):
+        out = workdir / "video.mp4"
+        argv = [ffmpeg_bin.ffmpeg_exe(), "-y", "-i", f"file:{source}", "-vf", "nosuchfilter", f"file:{out}"]
+        return Plan(steps=[Step(argv, 4.0, "encode")], outputs=[out], warnings=[])
+
+    monkeypatch.setattr(pipeline, "plan_output", broken_plan)
+    token = _start(rt, project, origin, [{"output": "mp4"}])
+    _drain(rt, ctx)
+    view = rt.tasks.get(token)
+    assert view.status == "error" and view.error == 1
+    assert "No such filter: 'nosuchfilter'" in view.error_description
+    assert view.jobs[0].error_description.startswith("FFmpeg failed:")
+    assert not (rt.settings.work_dir / token).exists()  # work dir cleaned up
+
+
+def test_soft_fail_output_does_not_fail_the_task(env, monkeypatch):
+    rt, project, origin, ctx = env
+    real = pipeline.plan_output
+
+    def plan(fmt, **kw):
+        if fmt.size == "160x120":
+            out = kw["workdir"] / "x.mp4"
+            return Plan(steps=[Step([ffmpeg_bin.ffmpeg_exe(), "-y", "-i", "file:/nonexistent", f"file:{out}"],
+                                    1.0, "encode")], outputs=[out], warnings=[])
+        return real(fmt, **kw)
+
+    monkeypatch.setattr(pipeline, "plan_output", plan)
+    token = _start(rt, project, origin, [{"output": "mp4", "size": "160x120", "allow_soft_fail": 1},
+                                         {"output": "mp4", "size": "128x96", "duration": 1}])
+    _drain(rt, ctx)
+    view = rt.tasks.get(token)
+    assert view.status == "completed" and view.error == 0
+    assert [j.status for j in view.jobs] == ["error", "completed"]
+    assert any(w["message"] == "Errors Ignored by 'allow_soft_fail'" for w in view.warnings)
+
+
+def test_upscale_rule_skips_larger_outputs(env):
+    rt, project, origin, ctx = env
+    token = _start(rt, project, origin, [{"output": "mp4", "size": "640x480", "duration": 1},
+                                         {"output": "mp4", "size": "160x120", "duration": 1}])
+    _drain(rt, ctx)
+    view = rt.tasks.get(token)
+    assert view.status == "completed"
+    assert [j.status for j in view.jobs] == ["skipped", "completed"]
+    assert any(w["message"] == "Output skipped" for w in view.warnings)
+
+
+def test_upscale_rule_all_larger_runs_first_at_source_size(env):
+    rt, project, origin, ctx = env
+    token = _start(rt, project, origin, [{"output": "mp4", "size": "640x480", "duration": 1},
+                                         {"output": "mp4", "size": "1280x960", "duration": 1}])
+    _drain(rt, ctx)
+    view = rt.tasks.get(token)
+    assert [j.status for j in view.jobs] == ["completed", "skipped"]
+    meta = view.jobs[0].result["meta"]
+    assert meta["height"] == 144  # carphone is 176x144: the source size, not 640x480
+
+
+def test_upscale_on_gives_exact_dimensions(env):
+    rt, project, origin, ctx = env
+    token = rt.tasks.create(project)
+    q = parse_query(json.dumps({"query": {"source": f"{origin.url}/carphone_qcif_sar.mp4", "upscale": 1,
+                                          "format": [{"output": "mp4", "size": "352x288", "duration": 1}]}}))
+    rt.tasks.start(token, q)
+    _drain(rt, ctx)
+    meta = rt.tasks.get(token).jobs[0].result["meta"]
+    assert (meta["width"], meta["height"]) == (352, 288)
+
+
+def test_source_downloaded_once_for_all_formats(env, monkeypatch, media):
+    rt, project, origin, ctx = env
+    calls = []
+    real_fetch = pipeline.http_storage.fetch
+
+    def counting_fetch(*a, **kw):
+        calls.append(a[0])
+        return real_fetch(*a, **kw)
+
+    monkeypatch.setattr(pipeline.http_storage, "fetch", counting_fetch)
+    token = _start(rt, project, origin, [{"output": "mp4", "duration": 0.5}, {"output": "metadata"},
+                                         {"output": "webm", "duration": 0.5}])
+    jobs = [rt.jobs.claim(f"w{i}") for i in range(3)]
+    threads = [threading.Thread(target=run_job, args=(ctx, c)) for c in jobs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    view = rt.tasks.get(token)
+    assert view.status == "completed", [j.error_description for j in view.jobs]
+    assert len(calls) == 1
+    assert view.source_size == (media / "carphone_qcif_sar.mp4").stat().st_size
+    published = [j.result["files"][0]["path"] for j in view.jobs]
+    assert len(set(p.split("/")[0] for p in published)) == 3  # each output its own unguessable folder
+    for rel in published:
+        assert (rt.settings.files_dir / rel).is_file()
