@@ -147,7 +147,7 @@ def _run(ctx: JobContext, claimed: Claimed, fmt: Format, jdir: Path, cancel: thr
         public["format"] = {**public.get("format", {}), "filename": _source_name(query.source)}
         out.write_text(json.dumps(public, indent=2))
         jobs.set_status(claimed.job_id, claimed.owner, JobStatus.SAVING)
-        _publish(ctx, claimed, [out], meta={}, duration=info.duration)
+        _publish(ctx, claimed, [out], meta={}, duration=None)  # a JSON file has no bitrate or duration
         return
 
     decisions = decide_upscale(query, info)
