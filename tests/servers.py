@@ -30,14 +30,13 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-class StaticServer:
-    """Serves a folder over HTTP on 127.0.0.1 (the "customer's origin" for sources)."""
+class _ThreadedServer:
+    """An http.server on 127.0.0.1 in a daemon thread, as a context manager."""
 
-    def __init__(self, directory: Path):
-        handler = lambda *a, **kw: _QuietHandler(*a, directory=str(directory), **kw)  # noqa: E731
+    def __init__(self, handler, path: str = ""):
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     def __enter__(self):
@@ -49,6 +48,13 @@ class StaticServer:
         self.httpd.server_close()
 
 
+class StaticServer(_ThreadedServer):
+    """Serves a folder over HTTP on 127.0.0.1 (the "customer's origin" for sources)."""
+
+    def __init__(self, directory: Path):
+        super().__init__(lambda *a, **kw: _QuietHandler(*a, directory=str(directory), **kw))
+
+
 @dataclass
 class Received:
     path: str
@@ -57,7 +63,7 @@ class Received:
     form: dict = field(default_factory=dict)
 
 
-class CallbackReceiver:
+class CallbackReceiver(_ThreadedServer):
     """Records every POST; answers ``status`` (200 by default, set to 500 to play a broken receiver)."""
 
     def __init__(self):
@@ -77,21 +83,10 @@ class CallbackReceiver:
             def log_message(self, *args):
                 pass
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        super().__init__(Handler, "/hook")
 
     def events(self, token: str) -> list[str]:
         return [c.form.get("event") for c in self.calls if c.form.get("task_token") == token]
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 class VidmillServer:

@@ -72,7 +72,10 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
             checks["ffmpeg"] = ffmpeg_bin.ffmpeg_exe()
         except Exception as exc:
             checks["ffmpeg"] = f"error: {exc}"
-        healthy = checks["database"] == "ok" and not str(checks["ffmpeg"]).startswith("error")
+        checks["workers"] = ("ok" if rt.executor.alive() else "error: worker threads are not running") \
+            if rt.start_workers else "off"
+        healthy = (checks["database"] == "ok" and not str(checks["ffmpeg"]).startswith("error")
+                   and not checks["workers"].startswith("error"))
         return JSONResponse({"status": "ok" if healthy else "unhealthy", "version": __version__, **checks},
                             status_code=200 if healthy else 503)
 

@@ -81,16 +81,27 @@ def _payload(form: dict[str, str]) -> str | None:
     return payload
 
 
+def qencode_method(name: str, summary: str):
+    """Register ``POST /v1/<name>``: the form is read on the event loop, the handler (which blocks on
+    the store and DNS) runs in a worker thread."""
+
+    def register(handler):
+        async def endpoint(request: Request):
+            form = await _form(request)
+            return await run_in_threadpool(handler, request, form)
+
+        endpoint.__name__ = name
+        router.add_api_route(f"/v1/{name}", endpoint, methods=["POST"], summary=summary, name=name)
+        return handler
+
+    return register
+
+
 def _status_url(request: Request) -> str:
     return f"{_rt(request).settings.public_url}/v1/status"
 
 
-@router.post("/v1/access_token", summary="Exchange an API key for a session token")
-async def access_token(request: Request):
-    form = await _form(request)
-    return await run_in_threadpool(_access_token, request, form)
-
-
+@qencode_method("access_token", "Exchange an API key for a session token")
 def _access_token(request: Request, form: dict[str, str]) -> JSONResponse:
     key = _required(form, "api_key")
     if not API_KEY_RE.match(key):
@@ -104,12 +115,7 @@ def _access_token(request: Request, form: dict[str, str]) -> JSONResponse:
     return ok(token=token, expire=expires.strftime("%Y-%m-%dT%H:%M:%S"))
 
 
-@router.post("/v1/create_task", summary="Create a task token")
-async def create_task(request: Request):
-    form = await _form(request)
-    return await run_in_threadpool(_create_task, request, form)
-
-
+@qencode_method("create_task", "Create a task token")
 def _create_task(request: Request, form: dict[str, str]) -> JSONResponse:
     token = _required(form, "token")
     if not TOKEN_RE.match(token):
@@ -154,12 +160,7 @@ def _start(request: Request, token: str, query: Query, payload: str | None) -> J
     return ok(status_url=_status_url(request))
 
 
-@router.post("/v1/start_encode2", summary="Start a task with a query JSON")
-async def start_encode2(request: Request):
-    form = await _form(request)
-    return await run_in_threadpool(_start_encode2, request, form)
-
-
+@qencode_method("start_encode2", "Start a task with a query JSON")
 def _start_encode2(request: Request, form: dict[str, str]) -> JSONResponse:
     token = _task_token(form)
     payload = _payload(form)
@@ -172,12 +173,7 @@ def _start_encode2(request: Request, form: dict[str, str]) -> JSONResponse:
     return _start(request, token, query, payload)
 
 
-@router.post("/v1/start_encode", summary="Start a task with stored profiles")
-async def start_encode(request: Request):
-    form = await _form(request)
-    return await run_in_threadpool(_start_encode, request, form)
-
-
+@qencode_method("start_encode", "Start a task with stored profiles")
 def _start_encode(request: Request, form: dict[str, str]) -> JSONResponse:
     token = _task_token(form)
     payload = _payload(form)
@@ -212,12 +208,7 @@ def _start_encode(request: Request, form: dict[str, str]) -> JSONResponse:
     return _start(request, token, query, payload)
 
 
-@router.post("/v1/status", summary="Status of one or more tasks")
-async def status(request: Request):
-    form = await _form(request)
-    return await run_in_threadpool(_status, request, form)
-
-
+@qencode_method("status", "Status of one or more tasks")
 def _status(request: Request, form: dict[str, str]) -> JSONResponse:
     raw = form.get("task_tokens") or form.get("task_tokens[]") or ""
     tokens = [t.strip().lower() for t in raw.split(",") if t.strip()]

@@ -16,5 +16,8 @@ class Executor(Protocol):
     def submit(self) -> None:
         """New work was queued: wake up now rather than at the next poll."""
 
+    def alive(self) -> bool:
+        """Whether the executor can run work now (reported by /healthz)."""
+
     def stop(self) -> None:
         """Stop taking work; running jobs are stopped and handed back to the queue."""

@@ -50,6 +50,10 @@ class LocalExecutor:
             t.start()
             self._threads.append(t)
 
+    def alive(self) -> bool:
+        """True while every worker thread runs (what /healthz reports as the engine being usable)."""
+        return bool(self._threads) and all(t.is_alive() for t in self._threads)
+
     def submit(self) -> None:
         with self.wake:
             self._pending_wake = True
