@@ -56,3 +56,26 @@ def test_kill9_mid_encode_then_restart_completes(tmp_path, origin):
         assert killed_at < 100
     finally:
         second.stop()
+
+
+def test_sigterm_mid_encode_hands_the_job_back(tmp_path, origin):
+    """A graceful stop ends FFmpeg, releases the job to the queue, exits promptly; the next start finishes it."""
+    data = tmp_path / "data"
+    first = VidmillServer(data).start()
+    client = Client(first.api_key, api_url=first.url + "/")
+    task = client.create_task()
+    task.custom_start({"query": {"source": f"{origin.url}/bbb_trailer_720p_55s_mp3.mp4",
+                                 "format": [{"output": "mp4", "size": "640x360", "duration": 30}]}})
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and task.status()["status"] != "encoding":
+        time.sleep(0.1)
+    t0 = time.monotonic()
+    first.stop()
+    assert time.monotonic() - t0 < 15
+    assert not _ffmpeg_running_for(task.task_token)
+    second = VidmillServer(data, port=first.port).start()
+    try:
+        status = wait_task(task, timeout=300)
+        assert status["status"] == "completed", status
+    finally:
+        second.stop()
