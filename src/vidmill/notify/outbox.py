@@ -15,7 +15,7 @@ from typing import Callable, Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from vidmill.errors import DeliveryError
+from vidmill.errors import DeliveryError, UrlRefused
 from vidmill.store.db import Database
 from vidmill.store.models import Outbox, Project, Task, utcnow
 
@@ -97,13 +97,14 @@ class Deliverer:
                 break
             try:
                 self.deliver_fn(target, body, secret=secrets_[task_id], settings=self.settings)
-                error = None
+                error, final = None, False
             except DeliveryError as exc:
-                error = exc.message
-            self._record(row_id, error)
+                # a URL the SSRF guard refuses will never become deliverable: no retries
+                error, final = exc.message, isinstance(exc.__cause__, UrlRefused)
+            self._record(row_id, error, final=final)
         return len(todo)
 
-    def _record(self, row_id: int, error: str | None) -> None:
+    def _record(self, row_id: int, error: str | None, *, final: bool = False) -> None:
         with self.db.tx() as s:
             row = s.get(Outbox, row_id)
             row.attempts += 1
@@ -117,7 +118,7 @@ class Deliverer:
                 hook = ON_FAILURE.get(task.dialect)
                 if hook:
                     hook(s, task, row)
-            delay = self.policy.next_delay(row.attempts)
+            delay = None if final else self.policy.next_delay(row.attempts)
             if delay is None:
                 row.failed_at = utcnow()
                 log.warning("callback %s for task %s given up: %s", row.event, task.token, error)
