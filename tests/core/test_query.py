@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from vidmill.core import query as qmod
+from vidmill.core.query import support as qmod
 from vidmill.core.query import (
     CencDrm,
     Destination,
