@@ -23,7 +23,7 @@ class Runtime:
         settings.work_dir.mkdir(parents=True, exist_ok=True)
         settings.files_dir.mkdir(parents=True, exist_ok=True)
         self.db = Database(settings.database_url)
-        self.db.create_all()
+        self.db.migrate()
         self.projects = Projects(self.db, settings.session_ttl_seconds)
         self.tasks = Tasks(self.db)
         self.jobs = JobStore(self.db, lease_seconds=settings.lease_seconds, max_attempts=settings.max_attempts)

@@ -14,7 +14,7 @@ def db(request, tmp_path):
     else:
         url, drop = fresh_pg_database()
         database = Database(url)
-    database.create_all()
+    database.migrate()
     yield database
     database.dispose()
     if drop:
