@@ -61,6 +61,7 @@ class Received:
     headers: dict
     body: bytes
     form: dict = field(default_factory=dict)
+    at: float = field(default_factory=time.perf_counter)  # when it arrived (perf_counter clock)
 
 
 class CallbackReceiver(_ThreadedServer):

@@ -26,9 +26,10 @@ class Runtime:
         self.db.migrate()
         self.projects = Projects(self.db, settings.session_ttl_seconds)
         self.tasks = Tasks(self.db)
-        self.jobs = JobStore(self.db, lease_seconds=settings.lease_seconds, max_attempts=settings.max_attempts)
-        self.executor = LocalExecutor(JobContext(settings, self.jobs), workers=settings.workers)
         self.deliverer = Deliverer(self.db, settings)
+        self.jobs = JobStore(self.db, lease_seconds=settings.lease_seconds, max_attempts=settings.max_attempts,
+                             on_outbox=self.deliverer.wake.set)
+        self.executor = LocalExecutor(JobContext(settings, self.jobs), workers=settings.workers)
         self.start_workers = start_workers
         self.generated_key: str | None = None
 

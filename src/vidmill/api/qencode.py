@@ -157,6 +157,7 @@ def _start(request: Request, token: str, query: Query, payload: str | None) -> J
     except Conflict as exc:
         raise QencodeError(BAD_TOKEN, exc.message)
     rt.executor.submit()
+    rt.deliverer.wake.set()  # the queued callback
     return ok(status_url=_status_url(request))
 
 

@@ -54,7 +54,7 @@ class Projects:
         return key
 
     def list(self) -> list[dict]:
-        with self.db.tx() as s:
+        with self.db.tx(readonly=True) as s:
             out = []
             for p in s.scalars(select(Project).order_by(Project.id)):
                 keys = s.scalars(select(ApiKey).where(ApiKey.project_id == p.id)).all()
@@ -81,7 +81,7 @@ class Projects:
         return ref, (None if api_key else key)
 
     def by_key(self, api_key: str) -> ProjectRef:
-        with self.db.tx() as s:
+        with self.db.tx(readonly=True) as s:
             row = s.scalars(
                 select(ApiKey).where(ApiKey.key_hash == hash_secret(api_key), ApiKey.revoked_at.is_(None))
             ).first()
@@ -97,12 +97,12 @@ class Projects:
         return token, expires
 
     def by_session(self, token: str) -> ProjectRef:
-        with self.db.tx() as s:
+        with self.db.tx(readonly=True) as s:
             row = s.get(Session, hash_secret(token))
             if row is None or row.expires_at <= utcnow():
                 raise NotFound("Token not found")
             return _ref(s.get(Project, row.project_id))
 
     def get(self, project_id: int) -> ProjectRef:
-        with self.db.tx() as s:
+        with self.db.tx(readonly=True) as s:
             return _ref(s.get(Project, project_id))

@@ -95,14 +95,14 @@ class Tasks:
             return task_view(s, task)
 
     def get(self, token: str) -> TaskView:
-        with self.db.tx() as s:
+        with self.db.tx(readonly=True) as s:
             task = s.scalars(select(Task).where(Task.token == token)).first()
             if task is None:
                 raise NotFound("task token not found")
             return task_view(s, task)
 
     def get_many(self, tokens: list[str]) -> dict[str, TaskView]:
-        with self.db.tx() as s:
+        with self.db.tx(readonly=True) as s:
             rows = s.scalars(select(Task).where(Task.token.in_(tokens))).all()
             return {t.token: task_view(s, t) for t in rows}
 

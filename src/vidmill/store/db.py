@@ -19,6 +19,7 @@ from vidmill.store.migrations import alembic_config
 MIGRATE_LOCK_KEY = 0x76696D6D  # "vimm"
 # alembic's ``context`` and ``op`` are module-global proxies: one migration per process at a time.
 _in_process = threading.Lock()
+READONLY = "vidmill_readonly"
 
 
 class Database:
@@ -80,9 +81,12 @@ class Database:
                 raw.execute("PRAGMA foreign_keys=ON")
 
     @contextmanager
-    def tx(self) -> Iterator[Session]:
-        """One transaction: commit on success, roll back on error."""
+    def tx(self, *, readonly: bool = False) -> Iterator[Session]:
+        """One transaction: commit on success, roll back on error. ``readonly`` ones (status polls)
+        take no write lock on SQLite, so they never queue behind a writer, nor it behind them."""
         with self.sessions() as session, session.begin():
+            if readonly:
+                session.connection(execution_options={READONLY: True})
             yield session
 
     def ping(self) -> None:
@@ -108,7 +112,7 @@ def _sqlite_immediate(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _begin(conn):  # noqa: ANN001
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READONLY) else "BEGIN IMMEDIATE")
 
 
 def _wal(cur: sqlite3.Cursor) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Callable
 from datetime import timedelta
 
 from sqlalchemy import and_, or_, select, update
@@ -38,8 +39,11 @@ class LeaseLost(RuntimeError):
 
 
 class JobStore:
-    def __init__(self, db: Database, *, lease_seconds: float = 30.0, max_attempts: int = 3):
+    def __init__(self, db: Database, *, lease_seconds: float = 30.0, max_attempts: int = 3,
+                 on_outbox: Callable[[], None] | None = None):
         self.db = db
+        # called after a commit that may have written callbacks (wakes the deliverer at once)
+        self.on_outbox = on_outbox or (lambda: None)
         self.lease = timedelta(seconds=lease_seconds)
         self.max_attempts = max_attempts
 
@@ -129,16 +133,19 @@ class JobStore:
         with self.db.tx() as s:
             job, task = self._owned(s, job_id, owner)
             self._finish(s, task, job, JobStatus.COMPLETED, result=result)
+        self.on_outbox()
 
     def skip(self, job_id: int, owner: str, reason: str) -> None:
         with self.db.tx() as s:
             job, task = self._owned(s, job_id, owner)
             self._finish(s, task, job, JobStatus.SKIPPED, error=reason)
+        self.on_outbox()
 
     def fail(self, job_id: int, owner: str, description: str) -> None:
         with self.db.tx() as s:
             job, task = self._owned(s, job_id, owner)
             self._finish(s, task, job, JobStatus.ERROR, error=description)
+        self.on_outbox()
 
     def release(self, job_id: int, owner: str) -> None:
         """Give a job back to the queue (graceful shutdown mid-run): it runs again, same attempt count."""
@@ -156,7 +163,7 @@ class JobStore:
             self._refresh_task(s, task)
 
     def task_status(self, task_id: int) -> str:
-        with self.db.tx() as s:
+        with self.db.tx(readonly=True) as s:
             return s.get(Task, task_id).status
 
     # -- internals ---------------------------------------------------------------------------
