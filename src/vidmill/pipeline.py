@@ -195,6 +195,9 @@ def _publish(ctx: JobContext, claimed: Claimed, files: list[Path], *, meta: dict
 
 
 def _fail(ctx: JobContext, claimed: Claimed, fmt: Format, description: str) -> None:
+    # FFmpeg names the files it failed on: users see the task's own names, never where the server keeps them
+    description = description.replace(str(task_dir(ctx.settings, claimed.task_token)) + "/", "")
+    description = description.replace(str(ctx.settings.data_dir), "<data>")
     try:
         if getattr(fmt, "allow_soft_fail", False):
             ctx.jobs.add_warnings(claimed.task_id, [{

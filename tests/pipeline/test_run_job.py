@@ -56,7 +56,25 @@ def test_ffmpeg_failure_is_an_error_task_with_ffmpegs_line(env, monkeypatch, tmp
     assert view.status == "error" and view.error == 1
     assert "No such filter: 'nosuchfilter'" in view.error_description
     assert view.jobs[0].error_description.startswith("FFmpeg failed:")
+    assert str(rt.settings.data_dir) not in view.error_description  # no server paths leak to users
     assert not (rt.settings.work_dir / token).exists()  # work dir cleaned up
+
+
+def test_ffmpeg_errors_do_not_leak_server_paths(env, monkeypatch):
+    rt, project, origin, ctx = env
+
+    def plan(fmt, *, source, workdir, **kw):
+        out = workdir / "nodir" / "video.mp4"  # FFmpeg names the output path it could not open
+        return Plan(steps=[Step([ffmpeg_bin.ffmpeg_exe(), "-y", "-i", f"file:{source}", f"file:{out}"],
+                                1.0, "encode")], outputs=[out], warnings=[])
+
+    monkeypatch.setattr(pipeline, "plan_output", plan)
+    token = _start(rt, project, origin, [{"output": "mp4"}])
+    _drain(rt, ctx)
+    view = rt.tasks.get(token)
+    assert "No such file or directory" in view.error_description
+    assert str(rt.settings.data_dir) not in view.error_description
+    assert "Error opening output" in view.error_description and "nodir/video.mp4" in view.error_description
 
 
 def test_soft_fail_output_does_not_fail_the_task(env, monkeypatch):
