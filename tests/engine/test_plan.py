@@ -8,13 +8,14 @@ from pathlib import Path
 import pytest
 
 from vidmill.core.query import Format, Query
-from vidmill.engine.plan import Plan, PlanWarning, UpscaleDecision, decide_upscale, plan_output
+from vidmill.engine.plan import DEMUXERS, Plan, PlanWarning, UpscaleDecision, decide_upscale, plan_output
 from vidmill.engine.probe import MediaInfo
-from vidmill.errors import QueryError, UnsupportedField
+from vidmill.errors import ProbeError, QueryError, UnsupportedField
 
 FF = "/opt/ffmpeg/bin/ffmpeg"
 SRC = Path("/jobs/7/source.mp4")
 WD = Path("/jobs/7/work")
+PIN = ["-protocol_whitelist", "file", "-f", "mov"]  # before every -i of the source
 FDK = "libfdk_aac is not available; encoded with FFmpeg's native AAC encoder"
 
 
@@ -70,7 +71,7 @@ def test_mp4_defaults_exact_argv():
     assert p.outputs == [WD / "video-0.mp4"] and p.warnings == [] and not p.skipped
     assert p.steps[0].duration_s == 10.0 and p.steps[0].label == "encode"
     assert p.steps[0].argv == [
-        FF, "-y", "-i", "file:/jobs/7/source.mp4",
+        FF, "-y", "-protocol_whitelist", "file", "-f", "mov", "-i", "file:/jobs/7/source.mp4",
         "-map", "0:v:0", "-map", "0:a:0", "-map_metadata", "-1", "-map_chapters", "-1",
         "-vf", "scale=1280:720,setsar=1",
         "-c:v", "libx264", "-preset", "faster", "-profile:v", "main", "-pix_fmt", "yuv420p", "-crf", "23",
@@ -82,7 +83,7 @@ def test_mp4_defaults_exact_argv():
 
 def test_webm_defaults_exact_argv():
     assert argv(fmt(output="webm")) == [
-        FF, "-y", "-i", "file:/jobs/7/source.mp4",
+        FF, "-y", "-protocol_whitelist", "file", "-f", "mov", "-i", "file:/jobs/7/source.mp4",
         "-map", "0:v:0", "-map", "0:a:0", "-map_metadata", "-1", "-map_chapters", "-1",
         "-vf", "scale=1280:720,setsar=1",
         "-c:v", "libvpx-vp9", "-deadline", "good", "-cpu-used", "4", "-row-mt", "1", "-pix_fmt", "yuv420p",
@@ -115,8 +116,75 @@ def test_output_names_never_come_from_user_strings():
     p = plan_output(fmt(tag="../../etc/passwd"), source=Path("/in/-y.mp4"), info=HD, workdir=WD, ffmpeg=FF,
                     index=3, upscale=False)
     assert p.outputs == [WD / "video-3.mp4"]
-    assert has_seq(p.steps[0].argv, ["-i", "file:/in/-y.mp4"])
+    assert has_seq(p.steps[0].argv, [*PIN, "-i", "file:/in/-y.mp4"])
     assert p.steps[0].argv[0] == FF
+
+
+# --- the source input: local files only, the demuxer the probe saw ---------------------------------------
+
+PINNED = [
+    pytest.param("mov,mp4,m4a,3gp,3g2,mj2", "mov", id="mp4-mov"),
+    pytest.param("matroska,webm", "matroska", id="mkv-webm"),
+    pytest.param("avi", "avi", id="avi"),
+    pytest.param("mpeg", "mpeg", id="mpeg-ps"),
+    pytest.param("mpegts", "mpegts", id="mpeg-ts"),
+    pytest.param("mxf", "mxf", id="mxf"),
+    pytest.param("flv", "flv", id="flv"),
+    pytest.param("asf", "asf", id="wmv"),
+    pytest.param("ogg", "ogg", id="ogg"),
+    pytest.param("dv", "dv", id="dv"),
+    pytest.param("h264", "h264", id="h264-raw"),
+    pytest.param("hevc", "hevc", id="hevc-raw"),
+    pytest.param("m4v", "m4v", id="mpeg4-raw"),
+    pytest.param("mpegvideo", "mpegvideo", id="mpeg2-raw"),
+    pytest.param("ivf", "ivf", id="ivf"),
+    pytest.param("yuv4mpegpipe", "yuv4mpegpipe", id="y4m"),
+    pytest.param("mjpeg", "mjpeg", id="mjpeg"),
+    pytest.param("jpeg_pipe", "jpeg_pipe", id="mjpeg-by-content"),
+    pytest.param("gif", "gif", id="gif"),
+]
+
+
+@pytest.mark.parametrize(("format_name", "demuxer"), PINNED)
+def test_source_demuxer_is_pinned_and_protocols_are_file_only(format_name, demuxer):
+    p = plan(fmt(two_pass=1, bitrate=500, audio_mute=1, start_time=1, duration=2), info(format_name=format_name))
+    for step in p.steps:
+        args = step.argv
+        assert args[:12] == [FF, "-y", "-ss", "1", "-t", "2", "-protocol_whitelist", "file", "-f", demuxer,
+                             "-i", "file:/jobs/7/source.mp4"]
+        assert args.count("-protocol_whitelist") == 1  # the lavfi silence is no protocol
+
+
+def test_every_video_demuxer_of_the_table_is_tested():
+    audio_only = {"wav", "mp3", "aac", "flac"}
+    assert {p.values[0] for p in PINNED} == set(DEMUXERS) - audio_only
+
+
+@pytest.mark.parametrize(("format_name", "match"), [
+    pytest.param("hls", "HLS playlist", id="hls"),
+    pytest.param("dash", "DASH manifest", id="dash"),
+    pytest.param("concat", "ffconcat playlist", id="concat"),
+    pytest.param("tty", "text file", id="tty"),
+    pytest.param("image2", "image sequence", id="image2-pattern"),
+    pytest.param("image2pipe", r"container \(image2pipe\) is not one vidmill reads", id="image2pipe"),
+    pytest.param("rm", r"container \(rm\) is not one vidmill reads", id="unknown"),
+    pytest.param("mov", r"container \(mov\) is not one vidmill reads", id="alias-is-not-the-probed-name"),
+    pytest.param("lavfi", "not one vidmill reads", id="lavfi-device"),
+    pytest.param(None, "no container format", id="missing"),
+    pytest.param("", "no container format", id="empty"),
+])
+def test_playlist_or_unknown_source_format_is_refused(format_name, match):
+    src = info(format_name=format_name)
+    with pytest.raises(ProbeError, match=match) as err:
+        plan(fmt(), src)
+    assert "/jobs" not in err.value.message  # no server path in what becomes a job's error
+    with pytest.raises(ProbeError):  # refused even when the format would be skipped as an upscale
+        plan(fmt(size="3840x2160"), src)
+
+
+def test_metadata_output_needs_no_demuxer():
+    p = plan(fmt(output="metadata"), info(format_name=None), probe_json={"format": {}})
+    assert p.steps == []
 
 
 # --- geometry -------------------------------------------------------------------------------------------
@@ -269,12 +337,12 @@ def test_two_pass_x264_exact_steps():
     video = ["-vf", "scale=640:360,setsar=1", "-c:v", "libx264", "-preset", "faster", "-profile:v", "main",
              "-pix_fmt", "yuv420p", "-b:v", "1000k", "-g", "90", "-keyint_min", "90", "-sc_threshold", "0"]
     assert p.steps[0].argv == [
-        FF, "-y", "-t", "4", "-i", "file:/jobs/7/source.mp4", "-map", "0:v:0", "-map_metadata", "-1",
+        FF, "-y", "-t", "4", *PIN, "-i", "file:/jobs/7/source.mp4", "-map", "0:v:0", "-map_metadata", "-1",
         "-map_chapters", "-1", *video, "-pass", "1", "-passlogfile", "/jobs/7/work/pass-0",
         "-an", "-f", "null", "/dev/null",
     ]
     assert p.steps[1].argv == [
-        FF, "-y", "-t", "4", "-i", "file:/jobs/7/source.mp4", "-map", "0:v:0", "-map", "0:a:0",
+        FF, "-y", "-t", "4", *PIN, "-i", "file:/jobs/7/source.mp4", "-map", "0:v:0", "-map", "0:a:0",
         "-map_metadata", "-1", "-map_chapters", "-1", *video, "-pass", "2", "-passlogfile", "/jobs/7/work/pass-0",
         "-c:a", "aac", "-b:a", "64k", "-ar", "44100", "-ac", "2", "-movflags", "+faststart", "-f", "mp4",
         "/jobs/7/work/video-0.mp4",
@@ -455,7 +523,7 @@ def test_source_without_audio_has_no_audio_stream():
 @pytest.mark.parametrize("src", [pytest.param(HD, id="source-with-audio"), pytest.param(SILENT, id="no-audio")])
 def test_audio_mute_is_a_silent_track(src):
     args = argv(fmt(audio_mute=1, duration=3), src)
-    assert has_seq(args, ["-t", "3", "-i", "file:/jobs/7/source.mp4",
+    assert has_seq(args, ["-t", "3", *PIN, "-i", "file:/jobs/7/source.mp4",
                           "-f", "lavfi", "-t", "3", "-i", "anullsrc=r=44100:cl=stereo",
                           "-map", "0:v:0", "-map", "1:a:0", "-map_metadata", "-1"])
     assert has_seq(args, ["-c:a", "aac", "-b:a", "64k", "-ar", "44100", "-ac", "2", "-movflags"])
@@ -475,10 +543,10 @@ def test_audio_mute_unknown_duration_uses_shortest():
 # --- clipping -------------------------------------------------------------------------------------------
 
 CLIPS = [
-    pytest.param({"start_time": 2.5}, ["-ss", "2.5", "-i"], 7.5, id="start"),
-    pytest.param({"duration": 3}, ["-t", "3", "-i"], 3.0, id="duration"),
-    pytest.param({"start_time": 4, "duration": 3}, ["-ss", "4", "-t", "3", "-i"], 3.0, id="start-and-duration"),
-    pytest.param({"start_time": 8, "duration": 5}, ["-ss", "8", "-t", "5", "-i"], 2.0,
+    pytest.param({"start_time": 2.5}, ["-ss", "2.5", *PIN, "-i"], 7.5, id="start"),
+    pytest.param({"duration": 3}, ["-t", "3", *PIN, "-i"], 3.0, id="duration"),
+    pytest.param({"start_time": 4, "duration": 3}, ["-ss", "4", "-t", "3", *PIN, "-i"], 3.0, id="start-and-duration"),
+    pytest.param({"start_time": 8, "duration": 5}, ["-ss", "8", "-t", "5", *PIN, "-i"], 2.0,
                  id="duration-past-the-end-is-cut"),
 ]
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import threading
 import time
 from fractions import Fraction
 
@@ -264,3 +266,32 @@ def test_output_meta_of_an_audio_only_file(media, tmp_path):
 def test_probe_accepts_str_paths(media):
     fmt = probe(str(media / "mpeg4part2_mp3.avi"))["format"]
     assert (fmt["format_name"], fmt["filename"]) == ("avi", str(media / "mpeg4part2_mp3.avi"))
+
+
+@pytest.mark.xfail(strict=True, reason="probe() refuses HLS only after av.open() has run the hls demuxer, which "
+                   "opens the segments the playlist names; passing format_whitelist=<plan.DEMUXERS names> in "
+                   "container_options makes libavformat refuse it before reading anything")
+def test_probe_opens_nothing_an_hls_playlist_names(tmp_path):
+    secret = tmp_path / "secret.ts"
+    os.mkfifo(secret)  # opening a FIFO for reading blocks until a writer comes: a non-blocking writer sees it
+    path = tmp_path / "list.m3u8"
+    path.write_text(f"#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:0.5,\n{secret}\n#EXT-X-ENDLIST\n")
+    opened, stop = [], threading.Event()
+
+    def watch():
+        while not stop.is_set():
+            try:
+                os.close(os.open(secret, os.O_WRONLY | os.O_NONBLOCK))
+                opened.append(1)
+            except OSError:  # ENXIO: nobody is reading it
+                time.sleep(0.002)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        with pytest.raises(ProbeError):
+            probe(path)
+    finally:
+        stop.set()
+        watcher.join(5)
+    assert opened == []

@@ -7,7 +7,8 @@ Pure: no subprocess, no file I/O; ``plan_output`` is unit-tested on exact argv. 
 Command shape, and why::
 
     ffmpeg -y                                              (the runner adds -progress pipe:1 -nostats)
-           [-ss S] [-t D] -i file:<source>                 input-side seek (accurate when transcoding)
+           [-ss S] [-t D] -protocol_whitelist file         input-side seek (accurate when transcoding)
+           -f <demuxer> -i file:<source>                   the demuxer the probe saw, nothing else
            [-f lavfi -t D -i anullsrc=...]                 the silent track of audio_mute
            -map 0:v:0 [-map 0:a:0 | -map 1:a:0]            first video + first audio only, never data/subs
            -map_metadata -1 -map_chapters -1               the source's tags (titles, GPS, encoder) stay out
@@ -16,7 +17,19 @@ Command shape, and why::
            <muxer args> -f <muxer> <workdir>/<kind>-<index>.<ext>
 
 ``file:`` means a source name is never read as an option or a protocol; every value is its own argv
-element. ``-threads`` is left to FFmpeg. ``metadata`` outputs have no FFmpeg step: pass ``probe_json``
+element. ``-protocol_whitelist file`` keeps FFmpeg on local files even inside a demuxer that opens more
+(without it a local playlist may still reach ``crypto:`` and ``data:``). ``-f`` pins the demuxer PyAV's probe
+saw (:data:`DEMUXERS`): FFmpeg 9 is a newer libavformat than PyAV's, so its own content detection can
+disagree, and a file the probe read as MP4 must not be re-detected at encode time as an HLS playlist, an
+ffconcat script or an image2 pattern (those open other files; the probe refuses them, the encode must not
+meet them either). Forced, FFmpeg reads the file with that demuxer or fails ("moov atom not found"); a
+source whose probed format is missing or not in the table is refused (:class:`ProbeError`) before any step.
+``-f`` rather than ``-format_whitelist <name>``: both encode every file of the test media exactly as
+before and both refuse a playlist, but the whitelist still lets FFmpeg 9 run its own detection, so ordinary
+media the two builds score differently (MPEG-PS/ES and MP3 detection are close calls) would be refused at
+encode time; forcing reads the file the way the probe described it.
+
+``-threads`` is left to FFmpeg. ``metadata`` outputs have no FFmpeg step: pass ``probe_json``
 and the plan's ``write_files`` holds the JSON to write (else it is empty and the caller writes it).
 """
 
@@ -29,10 +42,63 @@ from pathlib import Path
 from vidmill.engine import video as geo
 from vidmill.engine.codecs import audio_args, num, silence_source
 from vidmill.engine.outputs import ENCODED_OUTPUTS
-from vidmill.errors import QueryError, UnsupportedField
+from vidmill.errors import ProbeError, QueryError, UnsupportedField
 
 GLOBAL_ARGS = ("-y",)  # runner/ffmpeg.py adds -hide_banner -nostats -progress pipe:1 -loglevel +level
 NULL_OUTPUT = ("-f", "null", "/dev/null")  # pass 1 writes only its stats file
+INPUT_PROTOCOLS = ("-protocol_whitelist", "file")  # input option: the source and anything it names
+
+# The containers a source may be read with: libavformat's full demuxer name, as PyAV's probe reports it in
+# ``format_name``, -> the name ``-f`` takes (any one alias of a comma-separated name selects that demuxer).
+# Every one reads a single self-contained file. Checked against ``ffmpeg -demuxers`` of the FFmpeg 9 build
+# (tests/engine/test_encode_real.py). Left out on purpose: the playlist and text demuxers the probe refuses
+# (hls, dash, concat, tty), image2 (its file name is a pattern of other files), still-image pipes other than
+# JPEG, and rarer or legacy formats (rm, wtv, nut, obu/av1, aiff, caf, ...): add a line when one is needed.
+DEMUXERS = {
+    # containers
+    "mov,mp4,m4a,3gp,3g2,mj2": "mov",  # MP4, MOV, M4V, 3GP
+    "matroska,webm": "matroska",       # MKV, WebM
+    "avi": "avi",
+    "mpeg": "mpeg",                    # MPEG-PS: .mpg, .vob
+    "mpegts": "mpegts",                # .ts, .m2ts
+    "mxf": "mxf",
+    "flv": "flv",
+    "asf": "asf",                      # WMV, WMA
+    "ogg": "ogg",                      # Theora, Vorbis, Opus
+    "dv": "dv",
+    # raw video streams
+    "h264": "h264",
+    "hevc": "hevc",
+    "m4v": "m4v",                      # MPEG-4 part 2
+    "mpegvideo": "mpegvideo",          # MPEG-1/2 elementary stream (.m2v)
+    "ivf": "ivf",                      # VP8 / VP9 / AV1
+    "yuv4mpegpipe": "yuv4mpegpipe",    # .y4m
+    "mjpeg": "mjpeg",
+    "jpeg_pipe": "jpeg_pipe",          # what libavformat calls a raw MJPEG stream detected by content
+    "gif": "gif",                      # animated GIF
+    # audio only (every encoded output needs video, so these are refused for that today)
+    "wav": "wav",
+    "mp3": "mp3",
+    "aac": "aac",
+    "flac": "flac",
+}
+_NOT_MEDIA = {
+    "hls": "an HLS playlist", "dash": "a DASH manifest", "concat": "an ffconcat playlist", "tty": "a text file",
+    "image2": "an image sequence (its name is a pattern of other files)",
+}
+
+
+def input_args(info) -> list[str]:
+    """The options before ``-i``: local files only, read with the demuxer the probe saw (or ProbeError)."""
+    name = info.format_name
+    demuxer = DEMUXERS.get(name) if name else None
+    if demuxer is None:
+        if not name:
+            raise ProbeError("the probe reported no container format for the source")
+        what = _NOT_MEDIA.get(name)
+        raise ProbeError(f"the source is {what}, not a media file" if what else
+                         f"the source's container ({name}) is not one vidmill reads")
+    return [*INPUT_PROTOCOLS, "-f", demuxer]
 
 
 @dataclass
@@ -133,6 +199,7 @@ def plan_output(fmt, *, source: Path, info, workdir: Path, ffmpeg: str, index: i
     if not info.has_video:
         raise QueryError(f"{prefix}.output: the source has no video stream for a {fmt.output} output",
                          field=f"{prefix}.output")
+    source_args = input_args(info)
     if decision is None:
         larger = geo.is_larger(geo.requested(fmt), geo.base_size(info, fmt.rotate))
         decision = UpscaleDecision(skip=True, reason=SKIP_REASON) if larger and not upscale else UpscaleDecision()
@@ -162,7 +229,7 @@ def plan_output(fmt, *, source: Path, info, workdir: Path, ffmpeg: str, index: i
         inputs += ["-ss", num(fmt.start_time)]
     if fmt.duration:
         inputs += ["-t", num(fmt.duration)]
-    inputs += ["-i", f"file:{source}"]
+    inputs += [*source_args, "-i", f"file:{source}"]
     out = kind.path(workdir, index)
 
     audio_in: list[str] = []
