@@ -6,6 +6,7 @@
     │   └── UnsupportedField  a known field whose feature vidmill does not honour yet
     ├── SourceError           the source could not be fetched
     │   ├── UrlRefused        an outbound URL failed the SSRF guard or has an unsupported scheme
+    │   │   └── UnresolvedHost  the host name did not resolve (maybe for a moment): retryable
     │   └── SourceTooLarge    the source exceeded the size limit
     ├── ProbeError            the source is not media FFmpeg can read
     ├── EncodeError           FFmpeg exited badly; carries its last meaningful stderr line
@@ -46,6 +47,14 @@ class SourceError(VidmillError):
 
 class UrlRefused(SourceError):
     """An outbound URL (source, callback, destination) was refused by the SSRF guard or its scheme."""
+
+
+class UnresolvedHost(UrlRefused):
+    """The host name did not resolve (maybe for a moment): retryable, unlike every other ``UrlRefused``.
+
+    A subclass so that code catching ``UrlRefused`` still refuses the URL; code that retries (the callback
+    outbox, start-time URL vetting) tells it apart by type, never by message text.
+    """
 
 
 class SourceTooLarge(SourceError):

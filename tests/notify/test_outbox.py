@@ -16,7 +16,7 @@ from vidmill.notify import outbox
 from vidmill.notify.callbacks import RetryPolicy
 from vidmill.notify.outbox import Deliverer
 from vidmill.runtime import Runtime
-from vidmill.store.models import Outbox
+from vidmill.store.models import Outbox, utcnow
 
 
 @pytest.fixture
@@ -87,3 +87,17 @@ def test_refused_url_is_not_retried(rt):
     d.run_once()
     assert _rows(rt) == [("queued", 1, False, True)]
     assert rt.tasks.get(token).warnings[0]["message"] == "Callback delivery error"
+
+
+def test_unresolvable_host_stays_retryable(rt):
+    """A DNS failure may be an outage: the callback is retried later, not given up after one try."""
+    token = _start(rt, "http://hook.invalid/callback")  # RFC 6761: .invalid never resolves
+    d = Deliverer(rt.db, rt.settings, policy=RetryPolicy(max_attempts=5, base=60.0, jitter=0.0))
+    assert d.run_once() == 1
+    assert _rows(rt) == [("queued", 1, False, False)]  # one try, not failed: scheduled again
+    with rt.db.tx() as s:
+        row = s.scalars(select(Outbox)).one()
+        assert "does not resolve" in row.last_error
+        assert row.next_try > utcnow()
+    assert d.run_once() == 0  # the retry waits for its backoff
+    assert rt.tasks.get(token).warnings[0]["message"] == "Callback delivery error"  # the user still hears it

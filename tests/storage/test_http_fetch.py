@@ -142,6 +142,26 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self._quietly(lambda: self.wfile.write(b"t" * 10))
 
+    def route_trickle(self):
+        # /trickle/<seconds>: a huge Content-Length, then one byte every <seconds> until the client hangs up.
+        interval = float(self.path.split("/")[-1])
+        self.send_response(200)
+        self.send_header("Content-Length", str(10_000_000))
+        self.end_headers()
+
+        def stream():
+            self.wfile.write(b"a")
+            self.wfile.flush()
+            while not self.server.stop.wait(interval):
+                self.wfile.write(b"a")
+                self.wfile.flush()
+                self.server.trickled += 1
+
+        self._quietly(stream)
+
+    def route_slow_headers(self):
+        self.server.stop.wait(10)  # never answers: only the read timeout or the deadline ends the wait
+
     def _redirect(self, location):
         self.send_response(302)
         self.send_header("Location", location)
@@ -164,6 +184,7 @@ class Server(ThreadingHTTPServer):
         self.media = media
         self.hits: list[str] = []
         self.liar_sent = 0
+        self.trickled = 0
         self.stop = threading.Event()
         if ssl_context is not None:
             self.socket = ssl_context.wrap_socket(self.socket, server_side=True)
@@ -386,3 +407,129 @@ def test_https_without_sni_fails_verification(tls_server, tmp_path):
     with new_client(timeout=2.0, verify=tls_server.ca) as client:
         with pytest.raises(httpx.ConnectError, match="certificate verify failed"):
             client.get(resolved.connect_url, headers={"Host": f"media.example:{tls_server.server_port}"})
+
+
+# --- overall deadline and cancel: a trickling source must not hold a worker forever -------------------------
+
+
+def _timed_fetch(url, tmp_path, **kwargs):
+    started = time.monotonic()
+    with pytest.raises(SourceError) as info:
+        fetch(url, tmp_path / "source.mp4", **kwargs)
+    return info.value, time.monotonic() - started
+
+
+def test_deadline_stops_a_fast_trickle(server, tmp_path):
+    # A byte every 0.1 s: the per-read timeout (1 s) never fires, only the total deadline can end it.
+    exc, elapsed = _timed_fetch(server.url("/trickle/0.1"), tmp_path, settings=make_settings(tmp_path),
+                                deadline_s=1.0)
+    assert exc.message == "source download took longer than 1 s"
+    assert type(exc) is SourceError
+    assert 1.0 <= elapsed < 2.0
+    assert server.trickled >= 5  # it really was downloading
+    assert leftovers(tmp_path) == []
+
+
+def test_deadline_interrupts_a_blocked_read(server, tmp_path):
+    # A byte every 20 s under a 30 s read timeout (the "one byte every 50 s" source, scaled down): the
+    # deadline must interrupt the read that is waiting, not wait for the next byte.
+    settings = make_settings(tmp_path, source_read_timeout=30.0)
+    exc, elapsed = _timed_fetch(server.url("/trickle/20"), tmp_path, settings=settings, deadline_s=1.0)
+    assert exc.message == "source download took longer than 1 s"
+    assert 1.0 <= elapsed < 2.0
+    assert leftovers(tmp_path) == []
+
+
+def test_deadline_covers_waiting_for_the_response_headers(server, tmp_path):
+    settings = make_settings(tmp_path, source_read_timeout=30.0)
+    exc, elapsed = _timed_fetch(server.url("/slow-headers"), tmp_path, settings=settings, deadline_s=0.8)
+    assert exc.message == "source download took longer than 0.8 s"
+    assert elapsed < 1.8
+    assert leftovers(tmp_path) == []
+
+
+def test_deadline_defaults_to_the_setting(server, tmp_path):
+    settings = make_settings(tmp_path, source_read_timeout=30.0, source_total_timeout=1.0)
+    exc, elapsed = _timed_fetch(server.url("/trickle/20"), tmp_path, settings=settings)
+    assert exc.message == "source download took longer than 1 s"
+    assert elapsed < 2.0
+
+
+def test_deadline_default_without_the_setting(server, media, tmp_path):
+    class OldSettings:  # a settings object from before source_total_timeout existed
+        def __init__(self, inner):
+            self._inner = inner
+
+        def __getattr__(self, name):
+            if name == "source_total_timeout":
+                raise AttributeError(name)
+            return getattr(self._inner, name)
+
+    result = fetch(server.url(f"/media/{MEDIA_NAME}"), tmp_path / "s.mp4", settings=OldSettings(make_settings(tmp_path)))
+    assert result.size == (media / MEDIA_NAME).stat().st_size
+
+
+def test_deadline_not_hit_by_a_quick_download(server, media, tmp_path):
+    result = fetch(server.url(f"/media/{MEDIA_NAME}"), tmp_path / "s.mp4", settings=make_settings(tmp_path),
+                   deadline_s=30, cancel=threading.Event())
+    assert result.size == (media / MEDIA_NAME).stat().st_size
+    assert leftovers(tmp_path) == ["s.mp4"]
+
+
+def _cancel_later(event: threading.Event, delay: float) -> list[float]:
+    when: list[float] = []
+
+    def fire():
+        time.sleep(delay)
+        when.append(time.monotonic())
+        event.set()
+
+    threading.Thread(target=fire, daemon=True).start()
+    return when
+
+
+@pytest.mark.parametrize("interval", ["0.1", "20"], ids=["fast-trickle", "blocked-read"])
+def test_cancel_from_another_thread_stops_the_download(server, tmp_path, interval):
+    cancel = threading.Event()
+    fired = _cancel_later(cancel, 0.5)
+    settings = make_settings(tmp_path, source_read_timeout=30.0)
+    exc, _ = _timed_fetch(server.url(f"/trickle/{interval}"), tmp_path, settings=settings, cancel=cancel)
+    assert exc.message == "download cancelled"
+    assert time.monotonic() - fired[0] < 1.0
+    assert leftovers(tmp_path) == []
+
+
+def test_cancel_while_waiting_for_headers(server, tmp_path):
+    cancel = threading.Event()
+    fired = _cancel_later(cancel, 0.3)
+    settings = make_settings(tmp_path, source_read_timeout=30.0)
+    exc, _ = _timed_fetch(server.url("/slow-headers"), tmp_path, settings=settings, cancel=cancel)
+    assert exc.message == "download cancelled"
+    assert time.monotonic() - fired[0] < 1.0
+
+
+def test_cancel_before_start_makes_no_request(server, tmp_path):
+    cancel = threading.Event()
+    cancel.set()
+    exc, _ = _timed_fetch(server.url(f"/media/{MEDIA_NAME}"), tmp_path, settings=make_settings(tmp_path),
+                          cancel=cancel)
+    assert exc.message == "download cancelled"
+    assert server.hits == []
+    assert leftovers(tmp_path) == []
+
+
+def test_cancel_interrupts_a_blocked_tls_read(tls_server, resolver, tmp_path):
+    resolver.answers["media.example"] = ["127.0.0.1"]
+    cancel = threading.Event()
+    fired = _cancel_later(cancel, 0.5)
+    with new_client(timeout=30.0, verify=tls_server.ca) as client:
+        exc, _ = _timed_fetch(f"https://media.example:{tls_server.server_port}/trickle/20", tmp_path,
+                              settings=make_settings(tmp_path), cancel=cancel, client=client)
+    assert exc.message == "download cancelled"
+    assert time.monotonic() - fired[0] < 1.0
+    assert leftovers(tmp_path) == []
+
+
+def test_non_positive_deadline_is_a_programming_error(tmp_path):
+    with pytest.raises(ValueError, match="deadline_s"):
+        fetch("http://127.0.0.1:9/x", tmp_path / "s.mp4", settings=make_settings(tmp_path), deadline_s=0)

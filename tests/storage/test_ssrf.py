@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from vidmill.errors import UrlRefused
+from vidmill.errors import UnresolvedHost, UrlRefused
 from vidmill.storage import ssrf
 from vidmill.storage.ssrf import ResolvedUrl, check_url
 
@@ -20,6 +20,8 @@ FAKE_DNS = {
     "v6loop.example": ["2606:2800:220:1:248:1893:25c8:1946", "::1"],
     "mapped.example": ["::ffff:169.254.169.254"],
     "xn--bcher-kva.example": ["93.184.216.34"],
+    "imds6.example": ["2606:2800:220:1:248:1893:25c8:1946", "fd00:ec2::254"],
+    "alibaba.example": ["100.100.100.200"],
 }
 REAL_GETADDRINFO = socket.getaddrinfo
 
@@ -257,3 +259,81 @@ def test_refusal_message_names_host_and_reason():
     assert "metadata.example" in info.value.message
     assert "169.254.169.254" in info.value.message
     assert "link-local" in info.value.message
+
+
+# Cloud metadata / credential endpoints: refused even when private networks are allowed, in every spelling.
+METADATA = [
+    pytest.param("http://169.254.169.254/latest/meta-data/", "169.254.169.254", id="aws-gcp-azure-v4"),
+    pytest.param("http://[fd00:ec2::254]/latest/meta-data/", "fd00:ec2::254", id="aws-imds-v6"),
+    pytest.param("http://[fd00:ec2:0:0:0:0:0:254]/", "fd00:ec2::254", id="aws-imds-v6-long"),
+    pytest.param("http://[FD00:EC2::254]/", "fd00:ec2::254", id="aws-imds-v6-upper"),
+    pytest.param("http://imds6.example/", "fd00:ec2::254", id="aws-imds-v6-via-dns"),
+    pytest.param("http://[fd00:ec2::23]/", "fd00:ec2::23", id="aws-eks-pod-identity-v6"),
+    pytest.param("http://100.100.100.200/latest/meta-data/", "100.100.100.200", id="alibaba"),
+    pytest.param("http://1684301000/", "100.100.100.200", id="alibaba-decimal"),
+    pytest.param("http://0x646464c8/", "100.100.100.200", id="alibaba-hex"),
+    pytest.param("http://0144.0144.0144.0310/", "100.100.100.200", id="alibaba-octal"),
+    pytest.param("http://100.6579400/", "100.100.100.200", id="alibaba-two-part"),
+    pytest.param("http://alibaba.example/", "100.100.100.200", id="alibaba-via-dns"),
+    pytest.param("http://[::ffff:100.100.100.200]/", "100.100.100.200", id="alibaba-v4-mapped"),
+    pytest.param("http://[::ffff:6464:64c8]/", "100.100.100.200", id="alibaba-v4-mapped-hex"),
+    pytest.param("http://[64:ff9b::100.100.100.200]/", "100.100.100.200", id="alibaba-nat64"),
+    pytest.param("http://[64:ff9b::6464:64c8]/", "100.100.100.200", id="alibaba-nat64-hex"),
+    pytest.param("http://[64:ff9b:1::6464:64c8]/", "100.100.100.200", id="alibaba-local-nat64-96"),
+    pytest.param("http://[64:ff9b:1:6464:64:c800::]/", "100.100.100.200", id="alibaba-local-nat64-48"),
+    pytest.param("http://[64:ff9b:1:64:64:64c8::]/", "100.100.100.200", id="alibaba-local-nat64-56"),
+    pytest.param("http://[64:ff9b:1:0:64:6464:c800:0]/", "100.100.100.200", id="alibaba-local-nat64-64"),
+    pytest.param("http://[2002:6464:64c8::1]/", "100.100.100.200", id="alibaba-6to4"),
+    pytest.param("http://192.0.0.192/opc/v2/instance/", "192.0.0.192", id="oracle"),
+    pytest.param("http://[::ffff:192.0.0.192]/", "192.0.0.192", id="oracle-v4-mapped"),
+    pytest.param("http://[64:ff9b::c000:c0]/", "192.0.0.192", id="oracle-nat64"),
+    pytest.param("http://168.63.129.16/machine?comp=goalstate", "168.63.129.16", id="azure-wireserver"),
+    pytest.param("http://[64:ff9b:1::a9fe:a9fe]/", "169.254.169.254", id="link-local-local-nat64"),
+]
+
+
+@pytest.mark.parametrize("allow_private", [False, True], ids=["strict", "allow-private"])
+@pytest.mark.parametrize("url, address", METADATA)
+def test_cloud_metadata_always_refused(url, address, allow_private):
+    with pytest.raises(UrlRefused, match="never allowed") as info:
+        check_url(url, allow_private=allow_private)
+    assert address in info.value.message
+    assert "metadata" in info.value.message or "link-local" in info.value.message
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        pytest.param("http://[fd00:ec2::253]/", id="aws-dns-v6-is-just-private"),
+        pytest.param("http://[fd00:ec3::254]/", id="other-ula"),
+        pytest.param("http://100.100.100.201/", id="next-to-alibaba"),
+        pytest.param("http://192.0.0.193/", id="next-to-oracle"),
+        pytest.param("http://[64:ff9b:1::a00:1]/", id="local-nat64-private"),
+    ],
+)
+def test_metadata_list_is_exact(url):
+    """Neighbours of the metadata addresses keep their ordinary class (here: private, or reserved)."""
+    try:
+        check_url(url, allow_private=True)
+    except UrlRefused as exc:
+        assert "metadata" not in exc.message
+
+
+def test_unresolvable_host_raises_unresolved_host():
+    with pytest.raises(UnresolvedHost, match="'nxdomain.example' does not resolve") as info:
+        check_url("http://nxdomain.example/", allow_private=False)
+    assert isinstance(info.value, UrlRefused)  # callers that catch UrlRefused still see it
+    assert isinstance(info.value.__cause__, socket.gaierror)
+
+
+def test_host_with_no_usable_address_raises_unresolved_host(monkeypatch):
+    monkeypatch.setattr(ssrf.socket, "getaddrinfo", lambda *a, **k: [])
+    with pytest.raises(UnresolvedHost, match="does not resolve"):
+        check_url("http://empty.example/", allow_private=True)
+
+
+@pytest.mark.parametrize("url", ["http://192.0.2.1/", "http://10.0.0.1/", "ftp://media.example/"])
+def test_other_refusals_are_not_unresolved_host(url):
+    with pytest.raises(UrlRefused) as info:
+        check_url(url, allow_private=False)
+    assert not isinstance(info.value, UnresolvedHost)

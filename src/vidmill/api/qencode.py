@@ -16,8 +16,8 @@ from starlette.concurrency import run_in_threadpool
 from vidmill.api.forms import BadForm, BodyTooLarge, read_form
 from vidmill.api.qencode_render import render_status
 from vidmill.core.query import Query, check_supported, parse_query
-from vidmill.errors import (Conflict, NotFound, QueryError, QueryMissing, UnsupportedField, UrlRefused,
-                            VidmillError)
+from vidmill.errors import (Conflict, NotFound, QueryError, QueryMissing, UnresolvedHost, UnsupportedField,
+                            UrlRefused, VidmillError)
 from vidmill.storage.ssrf import check_url
 
 log = logging.getLogger("vidmill.api.qencode")
@@ -137,9 +137,9 @@ def _vet_urls(rt, query: Query) -> None:
             continue
         try:
             check_url(url, allow_private=allow)
+        except UnresolvedHost:
+            continue  # DNS may be down for a moment: the fetch retries the lookup and reports it
         except UrlRefused as exc:
-            if "does not resolve" in exc.message:
-                continue  # DNS may be down for a moment: the fetch retries the lookup and reports it
             raise QencodeError(FIELD_REQUIRED, f"{field}: {exc.message}")
 
 

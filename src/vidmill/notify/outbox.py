@@ -15,7 +15,7 @@ from typing import Callable, Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from vidmill.errors import DeliveryError, UrlRefused
+from vidmill.errors import DeliveryError, UnresolvedHost, UrlRefused
 from vidmill.store.db import Database
 from vidmill.store.models import Outbox, Project, Task, utcnow
 
@@ -99,8 +99,11 @@ class Deliverer:
                 self.deliver_fn(target, body, secret=secrets_[task_id], settings=self.settings)
                 error, final = None, False
             except DeliveryError as exc:
-                # a URL the SSRF guard refuses will never become deliverable: no retries
-                error, final = exc.message, isinstance(exc.__cause__, UrlRefused)
+                # a URL the SSRF guard refuses will never become deliverable: no retries. A host that did
+                # not resolve may resolve after a DNS outage: retried like any other failure.
+                cause = exc.__cause__
+                error = exc.message
+                final = isinstance(cause, UrlRefused) and not isinstance(cause, UnresolvedHost)
             self._record(row_id, error, final=final)
         return len(todo)
 

@@ -1,20 +1,26 @@
 """The SSRF guard: every outbound URL (source, callback, destination) passes ``check_url`` first.
 
 ``check_url`` parses the URL strictly, resolves the host once (all addresses, IPv4 and IPv6) and refuses
-the URL if *any* address falls in a forbidden range. It returns a ``ResolvedUrl`` carrying the vetted IP so
+the URL if *any* address falls in a forbidden range. A name that does not resolve raises ``UnresolvedHost``
+(a ``UrlRefused``), which callers may retry: DNS can be down for a moment. It returns a ``ResolvedUrl`` carrying the vetted IP so
 the caller connects to exactly that address (``connect_url`` + ``host_header`` + ``request_extensions``)
 instead of resolving the name again: no DNS-rebinding window between the check and the connection.
 
 Address classes (see ``classify``):
 
-    always refused     link-local (169.254/16 incl. the cloud metadata address, fe80::/10), unspecified and
+    always refused     cloud metadata / credential endpoints, checked first so that allow_private never
+                       reaches them: 169.254/16 (AWS, GCP, Azure, OpenStack, ...), AWS IPv6 fd00:ec2::254 and
+                       fd00:ec2::23 (inside fc00::/7), Alibaba 100.100.100.200 (inside CGNAT), Oracle
+                       192.0.0.192, Azure WireServer 168.63.129.16;
+                       link-local (fe80::/10), unspecified and
                        "this network" (0/8, ::), multicast, reserved / broadcast / documentation ranges,
                        IPv6 outside global unicast 2000::/3
     refused unless     loopback (127/8, ::1), private (10/8, 172.16/12, 192.168/16, fc00::/7, fec0::/10),
     allow_private      CGNAT 100.64/10
 
 IPv6 forms that embed an IPv4 address (IPv4-mapped ``::ffff:a.b.c.d``, NAT64 ``64:ff9b::/96``, 6to4
-``2002::/16``) are judged by the embedded IPv4 address. Numeric IPv4 spellings that ``inet_aton`` accepts
+``2002::/16``) are judged by the embedded IPv4 address. Local-use NAT64 (``64:ff9b:1::/48``) is private, but
+an IPv4 address embedded in it at any RFC 6052 position is still checked against the metadata list. Numeric IPv4 spellings that ``inet_aton`` accepts
 (``2130706433``, ``0x7f.1``, ``0177.0.0.1``) are decoded here, without the resolver, to the address a
 connection would really reach.
 """
@@ -28,7 +34,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from urllib.parse import SplitResult, urlsplit
 
-from vidmill.errors import UrlRefused
+from vidmill.errors import UnresolvedHost, UrlRefused
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -43,10 +49,25 @@ def _nets(*cidrs: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, .
     return tuple(ipaddress.ip_network(c) for c in cidrs)
 
 
+# Cloud metadata and credential endpoints: never allowed, whatever allow_private says. Each table below
+# starts with its metadata entries so they win over any private / CGNAT range they sit inside.
+_METADATA_V4 = (
+    (_nets("169.254.0.0/16"), "a link-local address (cloud metadata range)", ALWAYS),
+    (
+        _nets("100.100.100.200/32", "192.0.0.192/32", "168.63.129.16/32"),
+        "a cloud metadata address (Alibaba Cloud, Oracle Cloud or Azure WireServer)",
+        ALWAYS,
+    ),
+)
+_METADATA_V6 = (
+    (_nets("fd00:ec2::254/128", "fd00:ec2::23/128"), "a cloud metadata address (AWS IPv6 IMDS / EKS Pod Identity)",
+     ALWAYS),
+)
+
 # (networks, description, class). Order matters: the first match wins. Explicit tables rather than
 # ipaddress.is_private & co., whose definitions changed between Python patch releases.
 _V4_TABLE = (
-    (_nets("169.254.0.0/16"), "a link-local address (cloud metadata range)", ALWAYS),
+    *_METADATA_V4,
     (_nets("0.0.0.0/8"), "an unspecified / 'this network' address", ALWAYS),
     (_nets("224.0.0.0/4"), "a multicast address", ALWAYS),
     (_nets("240.0.0.0/4"), "a reserved or broadcast address", ALWAYS),
@@ -60,6 +81,7 @@ _V4_TABLE = (
     (_nets("100.64.0.0/10"), "a carrier-grade NAT address", PRIVATE),
 )
 _V6_TABLE = (
+    *_METADATA_V6,
     (_nets("fe80::/10"), "a link-local address", ALWAYS),
     (_nets("::/128"), "an unspecified address", ALWAYS),
     (_nets("ff00::/8"), "a multicast address", ALWAYS),
@@ -69,6 +91,7 @@ _V6_TABLE = (
 )
 _GLOBAL_UNICAST_V6 = ipaddress.ip_network("2000::/3")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")  # RFC 8215: the operator picks the embedding length
 
 _HOSTNAME_RE = re.compile(r"^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?(?:\.[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)*\.?$")
 _NUMERIC_PART_RE = re.compile(r"^(?:0x[0-9a-f]*|[0-9]+)$")
@@ -116,7 +139,10 @@ class ResolvedUrl:
 def check_url(
     url: str, *, allow_private: bool, schemes: AbstractSet[str] = frozenset({"http", "https"})
 ) -> ResolvedUrl:
-    """Vet ``url`` for an outbound connection; raise ``UrlRefused`` with the reason, or return it resolved."""
+    """Vet ``url`` for an outbound connection; raise ``UrlRefused`` with the reason, or return it resolved.
+
+    A host name that does not resolve raises the ``UrlRefused`` subclass ``UnresolvedHost`` (retryable).
+    """
     parts = _split(url)
     scheme = parts.scheme.lower()
     if scheme not in schemes:
@@ -137,7 +163,7 @@ def check_url(
         host = _ascii_hostname(host)
         addresses = _resolve(host, port)
         if not addresses:
-            raise UrlRefused(f"URL refused: host '{host}' does not resolve")
+            raise UnresolvedHost(f"URL refused: host '{host}' does not resolve")
 
     for address in addresses:
         verdict, what = classify(address)
@@ -170,6 +196,11 @@ def classify(address: IPAddress) -> tuple[str, str]:
         if embedded is not None:
             verdict, what = classify(embedded)
             return verdict, f"{what} (as {embedded} embedded in IPv6)"
+        if address in _LOCAL_NAT64:
+            for embedded in _local_nat64_candidates(address):
+                for networks, what, verdict in _METADATA_V4:
+                    if any(embedded in net for net in networks):
+                        return verdict, f"{what} (as {embedded} embedded in local-use NAT64)"
         table = _V6_TABLE
     else:
         table = _V4_TABLE
@@ -276,12 +307,27 @@ def _embedded_v4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None
     return None
 
 
+def _local_nat64_candidates(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 address a 64:ff9b:1::/48 address embeds under each RFC 6052 prefix length that fits (48..96)."""
+    n = int(address)
+    bits = lambda start, count: (n >> (128 - start - count)) & ((1 << count) - 1)  # noqa: E731
+    return [
+        ipaddress.IPv4Address(v)
+        for v in (
+            bits(48, 16) << 16 | bits(72, 16),  # /48: bits 48-63, then 72-87 (64-71 is the zero u-octet)
+            bits(56, 8) << 24 | bits(72, 24),  # /56
+            bits(72, 32),  # /64
+            bits(96, 32),  # /96
+        )
+    ]
+
+
 def _resolve(host: str, port: int) -> list[IPAddress]:
     """All addresses of ``host`` in resolver order, duplicates dropped. The seam tests replace."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
-        raise UrlRefused(f"URL refused: host '{host}' does not resolve ({exc})") from exc
+        raise UnresolvedHost(f"URL refused: host '{host}' does not resolve ({exc})") from exc
     seen: list[IPAddress] = []
     for family, _type, _proto, _canon, sockaddr in infos:
         if family not in (socket.AF_INET, socket.AF_INET6):
