@@ -448,25 +448,55 @@ def test_deadline_covers_waiting_for_the_response_headers(server, tmp_path):
     assert leftovers(tmp_path) == []
 
 
+class SettingsView:
+    """``Settings`` with some attributes overridden or hidden: ``source_total_timeout`` is read with getattr,
+    and whether config.Settings has that field yet must not matter here."""
+
+    def __init__(self, inner, hide=(), **overrides):
+        self._inner, self._hide, self._overrides = inner, set(hide), overrides
+
+    def __getattr__(self, name):
+        if name in self._hide:
+            raise AttributeError(name)
+        if name in self._overrides:
+            return self._overrides[name]
+        return getattr(self._inner, name)
+
+
+def _safety_net(seconds: float) -> threading.Event:
+    """A cancel event set after ``seconds``: a deadline that is not applied fails the test instead of hanging."""
+    event = threading.Event()
+    timer = threading.Timer(seconds, event.set)
+    timer.daemon = True
+    timer.start()
+    return event
+
+
 def test_deadline_defaults_to_the_setting(server, tmp_path):
-    settings = make_settings(tmp_path, source_read_timeout=30.0, source_total_timeout=1.0)
-    exc, elapsed = _timed_fetch(server.url("/trickle/20"), tmp_path, settings=settings)
+    settings = SettingsView(make_settings(tmp_path, source_read_timeout=30.0), source_total_timeout=1.0)
+    exc, elapsed = _timed_fetch(server.url("/trickle/20"), tmp_path, settings=settings, cancel=_safety_net(5))
     assert exc.message == "source download took longer than 1 s"
     assert elapsed < 2.0
 
 
-def test_deadline_default_without_the_setting(server, media, tmp_path):
-    class OldSettings:  # a settings object from before source_total_timeout existed
-        def __init__(self, inner):
-            self._inner = inner
+def test_deadline_default_without_the_setting(server, media, tmp_path, monkeypatch):
+    # A settings object without source_total_timeout: the 6 h default applies (shortened here to see it).
+    from vidmill.storage import http as http_storage
 
-        def __getattr__(self, name):
-            if name == "source_total_timeout":
-                raise AttributeError(name)
-            return getattr(self._inner, name)
-
-    result = fetch(server.url(f"/media/{MEDIA_NAME}"), tmp_path / "s.mp4", settings=OldSettings(make_settings(tmp_path)))
+    monkeypatch.setattr(http_storage, "DEFAULT_TOTAL_TIMEOUT", 1.0)
+    base = make_settings(tmp_path, source_read_timeout=30.0)
+    settings = SettingsView(base, hide={"source_total_timeout"})
+    exc, elapsed = _timed_fetch(server.url("/trickle/20"), tmp_path, settings=settings, cancel=_safety_net(5))
+    assert exc.message == "source download took longer than 1 s"
+    assert elapsed < 2.0
+    result = fetch(server.url(f"/media/{MEDIA_NAME}"), tmp_path / "s.mp4", settings=settings)
     assert result.size == (media / MEDIA_NAME).stat().st_size
+
+
+def test_default_deadline_is_six_hours():
+    from vidmill.storage import http as http_storage
+
+    assert http_storage.DEFAULT_TOTAL_TIMEOUT == 6 * 3600
 
 
 def test_deadline_not_hit_by_a_quick_download(server, media, tmp_path):
