@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+API_KEY_RE = re.compile(r"^[A-Za-z0-9_\-\.]{8,128}$")
 
 
 class Settings(BaseSettings):
@@ -25,6 +28,7 @@ class Settings(BaseSettings):
     max_source_bytes: int = 20 * 1024**3
     source_connect_timeout: float = 10.0
     source_read_timeout: float = 60.0
+    source_total_timeout: float = 6 * 3600.0  # a whole download, however slowly it trickles
     session_ttl_seconds: int = 24 * 3600
     lease_seconds: float = 30.0
     max_attempts: int = 3
@@ -33,6 +37,14 @@ class Settings(BaseSettings):
     callback_max_attempts: int = 8
     max_request_bytes: int = 2 * 1024**2
     poll_interval: float = 0.5
+
+    @field_validator("api_key")
+    @classmethod
+    def _api_key_shape(cls, value: str) -> str:
+        # the same shape access_token accepts: a key that could never log in is refused at start
+        if value and not API_KEY_RE.match(value):
+            raise ValueError("VIDMILL_API_KEY must be 8-128 characters of A-Z a-z 0-9 _ - .")
+        return value
 
     @model_validator(mode="after")
     def _defaults(self) -> "Settings":

@@ -93,7 +93,7 @@ def task_dir(settings: Settings, token: str) -> Path:
     return settings.work_dir / token
 
 
-def ensure_source(ctx: JobContext, claimed: Claimed, query: Query) -> Path:
+def ensure_source(ctx: JobContext, claimed: Claimed, query: Query, cancel: threading.Event | None = None) -> Path:
     """Download the task's source once per task (the other jobs of the task wait on the lock)."""
     tdir = task_dir(ctx.settings, claimed.task_token)
     tdir.mkdir(parents=True, exist_ok=True)
@@ -101,29 +101,30 @@ def ensure_source(ctx: JobContext, claimed: Claimed, query: Query) -> Path:
     with open(tdir / "source.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not ok.exists():
-            result = http_storage.fetch(query.source, src, settings=ctx.settings)
+            # bounded by settings.source_total_timeout; a cancel (shutdown, lost lease) stops it at once
+            result = http_storage.fetch(query.source, src, settings=ctx.settings, cancel=cancel)
             ok.write_text(str(result.size))
             ctx.jobs.update_task_facts(claimed.task_id, source_size=result.size)
     return src
 
 
 def run_job(ctx: JobContext, claimed: Claimed, cancel: threading.Event | None = None) -> None:
+    """Run one claimed job to a terminal state. Never raises: an executor thread must outlive any job."""
     cancel = cancel or threading.Event()
-    jobs, settings = ctx.jobs, ctx.settings
-    jdir = task_dir(settings, claimed.task_token) / f"job-{claimed.index}"
-    shutil.rmtree(jdir, ignore_errors=True)  # a retried job never reuses half-written outputs
-    jdir.mkdir(parents=True)
-    fmt = Format.model_validate(claimed.spec)
+    # One folder per attempt: an earlier owner that lost its lease may still be writing in its own.
+    jdir = task_dir(ctx.settings, claimed.task_token) / f"job-{claimed.index}-a{claimed.attempt}"
+    fmt: Format | None = None
     try:
+        shutil.rmtree(jdir, ignore_errors=True)  # a retried job never reuses half-written outputs
+        jdir.mkdir(parents=True, exist_ok=True)
+        fmt = Format.model_validate(claimed.spec)
         with _Heartbeat(ctx, claimed, cancel):
             _run(ctx, claimed, fmt, jdir, cancel)
     except LeaseLost:
         log.warning("job %s: lease lost, leaving it to its new owner", claimed.job_id)
-        return
     except VidmillError as exc:
-        if cancel.is_set():
-            return  # stopped on purpose (shutdown or lost lease): the job runs again
-        _fail(ctx, claimed, fmt, _describe(exc))
+        if not cancel.is_set():  # else stopped on purpose (shutdown or lost lease): the job runs again
+            _fail(ctx, claimed, fmt, _describe(exc))
     except Exception as exc:  # a bug must fail the job, not the worker
         log.exception("job %s crashed", claimed.job_id)
         _fail(ctx, claimed, fmt, f"internal error: {type(exc).__name__}: {exc}")
@@ -135,7 +136,7 @@ def run_job(ctx: JobContext, claimed: Claimed, cancel: threading.Event | None = 
 def _run(ctx: JobContext, claimed: Claimed, fmt: Format, jdir: Path, cancel: threading.Event) -> None:
     jobs, settings = ctx.jobs, ctx.settings
     query = Query.model_validate(claimed.query)
-    src = ensure_source(ctx, claimed, query)
+    src = ensure_source(ctx, claimed, query, cancel)
     probe_json = probing.probe(src)
     info = probing.media_info(probe_json)
     jobs.update_task_facts(claimed.task_id, duration=info.duration)
@@ -194,17 +195,19 @@ def _publish(ctx: JobContext, claimed: Claimed, files: list[Path], *, meta: dict
     ctx.jobs.complete(claimed.job_id, claimed.owner, result)
 
 
-def _fail(ctx: JobContext, claimed: Claimed, fmt: Format, description: str) -> None:
+def _fail(ctx: JobContext, claimed: Claimed, fmt: Format | None, description: str) -> None:
     # FFmpeg names the files it failed on: users see the task's own names, never where the server keeps them
     description = description.replace(str(task_dir(ctx.settings, claimed.task_token)) + "/", "")
     description = description.replace(str(ctx.settings.data_dir), "<data>")
     try:
-        if getattr(fmt, "allow_soft_fail", False):
+        if fmt is not None and getattr(fmt, "allow_soft_fail", False):
             ctx.jobs.add_warnings(claimed.task_id, [{
                 "message": SOFT_FAIL_WARNING, "details": description, "tag": f"{_tag(fmt)}-{claimed.index}-0"}])
         ctx.jobs.fail(claimed.job_id, claimed.owner, description)
     except LeaseLost:
         pass
+    except Exception:  # the store is down: the lease lapses and the job runs again, nothing is lost
+        log.exception("could not record the failure of job %s", claimed.job_id)
 
 
 def _describe(exc: VidmillError) -> str:
@@ -234,7 +237,7 @@ def _source_name(source: str | None) -> str:
 def _cleanup_task_dir(ctx: JobContext, claimed: Claimed) -> None:
     try:
         view_status = ctx.jobs.task_status(claimed.task_id)
-    except Exception:
+    except Exception:  # the store is unreachable: leave the files; the next run of the task cleans up
         return
     if view_status in ("completed", "error"):
         shutil.rmtree(task_dir(ctx.settings, claimed.task_token), ignore_errors=True)

@@ -18,6 +18,9 @@ from vidmill.store.jobs import JobStore, LeaseLost
 from vidmill.store.models import Outbox
 
 
+LEASE = 1.5  # long enough that a slow box never sees a fresh lease lapse between two calls
+
+
 def _query(n_formats=1, callback=True):
     fmts = ", ".join('{"output": "mp4", "size": "320x240"}' for _ in range(n_formats))
     cb = ', "callback_url": "http://127.0.0.1:9/cb"' if callback else ""
@@ -29,7 +32,7 @@ def env(db):
     outbox.RENDERERS["qencode"] = lambda s, task, event, code, msg: {"event": event, "status": task.status}
     projects = Projects(db)
     project, _ = projects.create("p")
-    yield db, project, Tasks(db), JobStore(db, lease_seconds=0.5, max_attempts=2)
+    yield db, project, Tasks(db), JobStore(db, lease_seconds=LEASE, max_attempts=2)
     outbox.RENDERERS.pop("qencode", None)
 
 
@@ -99,7 +102,7 @@ def test_lapsed_lease_is_reclaimed_and_old_owner_is_locked_out(env):
     tasks.start(token, _query())
     c = jobs.claim("dead")
     assert jobs.claim("alive") is None
-    time.sleep(0.7)
+    time.sleep(LEASE + 0.4)
     again = jobs.claim("alive")
     assert again is not None and again.job_id == c.job_id and again.attempt == 2
     with pytest.raises(LeaseLost):
@@ -114,9 +117,9 @@ def test_attempts_are_bounded(env):
     token = tasks.create(project)
     tasks.start(token, _query())
     jobs.claim("a")
-    time.sleep(0.7)
+    time.sleep(LEASE + 0.4)
     jobs.claim("b")
-    time.sleep(0.7)
+    time.sleep(LEASE + 0.4)
     assert jobs.claim("c") is None  # third attempt over max_attempts=2: the job errors
     view = tasks.get(token)
     assert view.status == "error" and "abandoned" in view.error_description
@@ -164,3 +167,50 @@ def test_release_puts_a_job_back_without_spending_an_attempt(env):
     jobs.release(c.job_id, "w")
     again = jobs.claim("w2")
     assert again.job_id == c.job_id and again.attempt == 1
+
+
+def test_jobs_finishing_together_always_finish_their_task(env):
+    """Two jobs of one task completing at the same instant: one of them must see the other (PostgreSQL's
+    READ COMMITTED would let both miss each other without the task-row lock) and ``saved`` goes once."""
+    db, project, tasks, jobs = env
+    jobs.lease = jobs.lease * 1000
+    tokens = []
+    for _ in range(15):
+        token = tasks.create(project)
+        tasks.start(token, _query(2))
+        a, b = jobs.claim("wa"), jobs.claim("wb")
+        for c, owner in ((a, "wa"), (b, "wb")):
+            jobs.set_status(c.job_id, owner, JobStatus.ENCODING)
+            jobs.set_status(c.job_id, owner, JobStatus.SAVING)
+        barrier = threading.Barrier(2)
+        errors = []
+
+        def finish(c, owner):
+            try:
+                barrier.wait()
+                jobs.complete(c.job_id, owner, {"files": []})
+            except Exception as exc:  # surfaced below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=finish, args=(a, "wa")), threading.Thread(target=finish, args=(b, "wb"))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors
+        tokens.append(token)
+    assert [tasks.get(t).status for t in tokens] == ["completed"] * len(tokens)
+    assert _events(db).count("saved") == len(tokens)
+
+
+def test_a_finished_run_cannot_write_again(env):
+    _, project, tasks, jobs = env
+    token = tasks.create(project)
+    tasks.start(token, _query())
+    c = jobs.claim("w")
+    jobs.set_status(c.job_id, "w", JobStatus.ENCODING)
+    jobs.set_status(c.job_id, "w", JobStatus.SAVING)
+    jobs.complete(c.job_id, "w", {"files": []})
+    with pytest.raises(LeaseLost):
+        jobs.progress(c.job_id, "w", 10.0)  # a straggling progress write after the end
+    assert tasks.get(token).percent == 100.0

@@ -13,8 +13,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from vidmill.api.forms import BadForm, BodyTooLarge, read_form
+from vidmill.api.forms import BadForm, BodyTooLarge, Form, read_form
 from vidmill.api.qencode_render import render_status
+from vidmill.config import API_KEY_RE
 from vidmill.core.query import Query, check_supported, parse_query
 from vidmill.errors import (Conflict, NotFound, QueryError, QueryMissing, UnresolvedHost, UnsupportedField,
                             UrlRefused, VidmillError)
@@ -28,8 +29,8 @@ OK, INTERNAL, BAD_API_KEY, API_KEY_NOT_FOUND, BAD_TOKEN, TOKEN_NOT_FOUND = 0, 1,
 BAD_PAYLOAD, BAD_PROFILE, PROFILE_NOT_FOUND, BAD_TOKENS, FIELD_REQUIRED, QUERY_REQUIRED = 9, 11, 12, 13, 14, 19
 
 TOKEN_RE = re.compile(r"^[0-9a-fA-F]{32}$")
-API_KEY_RE = re.compile(r"^[A-Za-z0-9_\-\.]{8,128}$")
 PROFILE_RE = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
+TOKENS_FIELD_RE = re.compile(r"^task_tokens(\[\d{0,4}\])?$")  # task_tokens, task_tokens[], task_tokens[0]
 MAX_PAYLOAD = 1000
 
 
@@ -51,7 +52,7 @@ def _rt(request: Request):
     return request.app.state.runtime
 
 
-async def _form(request: Request) -> dict[str, str]:
+async def _form(request: Request) -> Form:
     try:
         return await read_form(request, _rt(request).settings.max_request_bytes)
     except BodyTooLarge:
@@ -185,11 +186,12 @@ def _start_encode(request: Request, form: dict[str, str]) -> JSONResponse:
     rt = _rt(request)
     try:
         task = rt.tasks.get(token)
-        project = rt.projects.get(task.project_id)
-        formats = rt.tasks.profile_formats(project, uids)
+    except NotFound:
+        raise QencodeError(TOKEN_NOT_FOUND, "Task token not found")
+    try:
+        formats = rt.tasks.profile_formats(rt.projects.get(task.project_id), uids)
     except NotFound as exc:
-        code = TOKEN_NOT_FOUND if "task" in exc.message else PROFILE_NOT_FOUND
-        raise QencodeError(code, exc.message if code == PROFILE_NOT_FOUND else "Task token not found")
+        raise QencodeError(PROFILE_NOT_FOUND, exc.message)
     body: dict = {"format": formats}
     if form.get("uri"):
         body["source"] = form["uri"]
@@ -211,9 +213,9 @@ def _start_encode(request: Request, form: dict[str, str]) -> JSONResponse:
 
 @qencode_method("status", "Status of one or more tasks")
 def _status(request: Request, form: dict[str, str]) -> JSONResponse:
-    raw = form.get("task_tokens") or form.get("task_tokens[]") or ""
-    tokens = [t.strip().lower() for t in raw.split(",") if t.strip()]
-    tokens = [t for t in tokens if TOKEN_RE.match(t)][:100]
+    raw = [v for k, v in form.items_all if TOKENS_FIELD_RE.match(k)]
+    tokens = [t.strip().lower() for value in raw for t in value.split(",") if t.strip()]
+    tokens = list(dict.fromkeys(t for t in tokens if TOKEN_RE.match(t)))[:100]
     if not tokens:
         raise QencodeError(BAD_TOKENS, "Task_tokens field value does not pass validation")
     rt = _rt(request)

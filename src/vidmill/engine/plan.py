@@ -48,44 +48,7 @@ GLOBAL_ARGS = ("-y",)  # runner/ffmpeg.py adds -hide_banner -nostats -progress p
 NULL_OUTPUT = ("-f", "null", "/dev/null")  # pass 1 writes only its stats file
 INPUT_PROTOCOLS = ("-protocol_whitelist", "file")  # input option: the source and anything it names
 
-# The containers a source may be read with: libavformat's full demuxer name, as PyAV's probe reports it in
-# ``format_name``, -> the name ``-f`` takes (any one alias of a comma-separated name selects that demuxer).
-# Every one reads a single self-contained file. Checked against ``ffmpeg -demuxers`` of the FFmpeg 9 build
-# (tests/engine/test_encode_real.py). Left out on purpose: the playlist and text demuxers the probe refuses
-# (hls, dash, concat, tty), image2 (its file name is a pattern of other files), still-image pipes other than
-# JPEG, and rarer or legacy formats (rm, wtv, nut, obu/av1, aiff, caf, ...): add a line when one is needed.
-DEMUXERS = {
-    # containers
-    "mov,mp4,m4a,3gp,3g2,mj2": "mov",  # MP4, MOV, M4V, 3GP
-    "matroska,webm": "matroska",       # MKV, WebM
-    "avi": "avi",
-    "mpeg": "mpeg",                    # MPEG-PS: .mpg, .vob
-    "mpegts": "mpegts",                # .ts, .m2ts
-    "mxf": "mxf",
-    "flv": "flv",
-    "asf": "asf",                      # WMV, WMA
-    "ogg": "ogg",                      # Theora, Vorbis, Opus
-    "dv": "dv",
-    # raw video streams
-    "h264": "h264",
-    "hevc": "hevc",
-    "m4v": "m4v",                      # MPEG-4 part 2
-    "mpegvideo": "mpegvideo",          # MPEG-1/2 elementary stream (.m2v)
-    "ivf": "ivf",                      # VP8 / VP9 / AV1
-    "yuv4mpegpipe": "yuv4mpegpipe",    # .y4m
-    "mjpeg": "mjpeg",
-    "jpeg_pipe": "jpeg_pipe",          # what libavformat calls a raw MJPEG stream detected by content
-    "gif": "gif",                      # animated GIF
-    # audio only (every encoded output needs video, so these are refused for that today)
-    "wav": "wav",
-    "mp3": "mp3",
-    "aac": "aac",
-    "flac": "flac",
-}
-_NOT_MEDIA = {
-    "hls": "an HLS playlist", "dash": "a DASH manifest", "concat": "an ffconcat playlist", "tty": "a text file",
-    "image2": "an image sequence (its name is a pattern of other files)",
-}
+from vidmill.engine.demuxers import DEMUXERS, NOT_MEDIA as _NOT_MEDIA  # noqa: E402  (re-exported)
 
 
 def input_args(info) -> list[str]:

@@ -12,6 +12,7 @@ reaches us on decoded frames), never the whole file.
 
 from __future__ import annotations
 
+import errno
 import math
 import re
 import struct
@@ -22,16 +23,11 @@ from typing import Any
 
 import av
 
+from vidmill.engine.demuxers import FORMAT_WHITELIST, READABLE
 from vidmill.errors import ProbeError
 
 # Demuxers that accept files which are not media, or that follow references to other files and URLs
 # (playlists: a classic SSRF / local-file-read vector). A source must be one self-contained media file.
-_REFUSED_FORMATS = {
-    "tty": "a text file",
-    "hls": "an HLS playlist",
-    "dash": "a DASH manifest",
-    "concat": "an ffconcat playlist",
-}
 _DECODE_PACKETS = 48  # enough for a broken first GOP; h264 with slice threads gives a frame per packet
 
 # libavutil's names (av_color_*_name); "unspecified" values are left out, as ffprobe does in JSON.
@@ -57,15 +53,15 @@ def probe(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise ProbeError(f"{path.name}: no such file")
     try:
-        # "file:" so a name with a colon is never read as a protocol; no protocol but "file" at all.
+        # "file:" so a name with a colon is never read as a protocol; no protocol but "file" at all; and
+        # only the demuxers vidmill reads sources with, so a playlist is refused before it opens anything.
         container = av.open(f"file:{path.resolve()}", "r", metadata_errors="replace",
-                            container_options={"protocol_whitelist": "file"})
+                            container_options={"protocol_whitelist": "file", "format_whitelist": FORMAT_WHITELIST})
     except av.FFmpegError as exc:
+        if getattr(exc, "errno", None) == errno.EINVAL:  # detected as a demuxer outside the whitelist
+            raise ProbeError(f"{path.name} is not in a container vidmill reads ({READABLE})") from exc
         raise ProbeError(f"{path.name} is not readable media: {exc.strerror or exc}") from exc
     with container:
-        refused = _REFUSED_FORMATS.get(container.format.name)
-        if refused:
-            raise ProbeError(f"{path.name} is {refused}, not a media file")
         streams = [_stream_json(container, s) for s in container.streams]
         if not any(s["codec_type"] in ("video", "audio") and s.get("codec_name") for s in streams):
             raise ProbeError(f"{path.name} has no audio or video stream")

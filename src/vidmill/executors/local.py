@@ -60,8 +60,8 @@ class LocalExecutor:
             self.wake.notify_all()
 
     def stop(self) -> None:
-        self._stop.set()
         with self._lock:
+            self._stop.set()
             running = list(self._running.items())
         for _job_id, (_owner, cancel) in running:
             cancel.set()
@@ -103,9 +103,17 @@ class LocalExecutor:
                 continue
             cancel = threading.Event()
             with self._lock:
-                self._running[claimed.job_id] = (owner, cancel)
+                stopping = self._stop.is_set()  # stop() began while we were claiming: hand it back
+                if not stopping:
+                    self._running[claimed.job_id] = (owner, cancel)
+            if stopping:
+                self.ctx.jobs.release(claimed.job_id, owner)
+                break
             try:
                 run_job(self.ctx, claimed, cancel)
+            except Exception:  # run_job never raises on purpose; a worker thread must survive regardless
+                log.exception("job %s escaped its own error handling", claimed.job_id)
+                self._stop.wait(1.0)
             finally:
                 with self._lock:
                     self._running.pop(claimed.job_id, None)

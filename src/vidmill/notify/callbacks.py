@@ -171,7 +171,7 @@ def deliver(
 
     The URL goes through the SSRF guard and the connection is pinned to the vetted IP; redirects are
     not followed (a 3xx is a failure). A refused URL raises ``DeliveryError`` whose ``__cause__`` is the
-    ``UrlRefused``: retrying it cannot help. A given ``client`` should come from ``storage.http.new_client``.
+    ``UrlRefused``: retrying cannot help, unless it is an ``UnresolvedHost`` (DNS may come back). A given ``client`` should come from ``storage.http.new_client``.
     """
     host = _host_of(url)
     try:

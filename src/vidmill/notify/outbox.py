@@ -115,7 +115,7 @@ class Deliverer:
                 row.delivered_at = utcnow()
                 return
             row.last_error = error
-            task = s.get(Task, row.task_id)
+            task = s.scalars(select(Task).where(Task.id == row.task_id).with_for_update()).one()
             if row.attempts == 1:
                 # tell the user at the first failure (the task may be long finished by the last retry)
                 hook = ON_FAILURE.get(task.dialect)

@@ -64,7 +64,7 @@ class JobStore:
             job = s.scalars(q).first()
             if job is None:
                 return None
-            task = s.get(Task, job.task_id)
+            task = self._lock_task(s, job.task_id)
             recovered = job.status != JobStatus.QUEUED.value
             job.attempt += 1
             if job.attempt > self.max_attempts:
@@ -122,7 +122,7 @@ class JobStore:
         if not warnings:
             return
         with self.db.tx() as s:
-            task = s.get(Task, task_id)
+            task = self._lock_task(s, task_id)
             current = list(task.warnings or [])
             for w in warnings:
                 if w not in current:
@@ -150,15 +150,15 @@ class JobStore:
     def release(self, job_id: int, owner: str) -> None:
         """Give a job back to the queue (graceful shutdown mid-run): it runs again, same attempt count."""
         with self.db.tx() as s:
-            job = s.get(Job, job_id)
-            if job is None or job.lease_owner != owner or job.status not in [a.value for a in ACTIVE_JOB]:
+            try:
+                job, task = self._owned(s, job_id, owner)
+            except LeaseLost:
                 return
             job.status = JobStatus.QUEUED.value
             job.attempt = max(0, job.attempt - 1)
             job.lease_owner = None
             job.lease_until = None
             job.percent = 0.0
-            task = s.get(Task, job.task_id)
             s.add(Event(task_id=task.id, job_id=job.id, status="queued", message="released on shutdown"))
             self._refresh_task(s, task)
 
@@ -167,17 +167,26 @@ class JobStore:
             return s.get(Task, task_id).status
 
     # -- internals ---------------------------------------------------------------------------
+    # Lock order, everywhere: the job row, then its task row. Every change of a job's status holds its
+    # task's row lock until commit, so _refresh_task (under that lock) always sees the other jobs'
+    # committed states: two jobs finishing at once cannot both miss each other (PostgreSQL READ COMMITTED).
+    # SQLite needs none of it (BEGIN IMMEDIATE serialises writers); with_for_update renders nothing there.
     def _owned(self, s, job_id: int, owner: str) -> tuple[Job, Task]:
-        job = s.get(Job, job_id)
-        if job is None or job.lease_owner != owner:
+        job = s.scalars(select(Job).where(Job.id == job_id).with_for_update()).first()
+        if job is None or job.lease_owner != owner or JobStatus(job.status) not in ACTIVE_JOB:
             raise LeaseLost(f"job {job_id} is no longer ours")
-        return job, s.get(Task, job.task_id)
+        return job, self._lock_task(s, job.task_id)
+
+    @staticmethod
+    def _lock_task(s, task_id: int) -> Task:
+        return s.scalars(select(Task).where(Task.id == task_id).with_for_update()).one()
 
     def _finish(self, s, task: Task, job: Job, status: JobStatus, *, result: dict | None = None,
                 error: str | None = None) -> None:
         job.status = status.value
         job.percent = 100.0 if status is JobStatus.COMPLETED else job.percent
         job.lease_until = None
+        job.lease_owner = None  # late calls from the finished run (a straggling progress write) now fail
         if result is not None:
             job.result = result
         if error is not None:
