@@ -75,7 +75,7 @@ def service_run(api: httpx.Client, session: str, source_url: str, receiver: Call
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--pairs", type=int, default=5)
+    ap.add_argument("--pairs", type=int, default=7)
     args = ap.parse_args()
     out = ROOT / "bench" / "out"
     shutil.rmtree(out, ignore_errors=True)
