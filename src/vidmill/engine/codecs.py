@@ -151,7 +151,7 @@ class VideoEncoder:
         return []
 
     def rate_args(self, two_pass: bool) -> list[str]:
-        raise NotImplementedError
+        raise NotImplementedError  # abstract: every encoder class states its own rate control
 
     def param_args(self) -> list[str]:
         return []
