@@ -117,7 +117,9 @@ def main() -> int:
         *[f"| {i + 1} | {h:.2f} | {s:.2f} | {r:.3f} |" for i, (h, s, r) in enumerate(rows)],
         f"| **median** | **{med_hand:.2f}** | **{med_svc:.2f}** | **{med_ratio:.3f}** |",
         "",
-        f"Median ratio {med_ratio:.3f} (target ≤ 1.05, aim 1.03).",
+        f"Median of the per-pair ratios {med_ratio:.3f} (target ≤ 1.05, aim 1.03); ratio of the median times "
+        f"{med_svc / med_hand:.3f}. Per-pair spread {min(r[2] for r in rows):.3f}–{max(r[2] for r in rows):.3f}: "
+        "that is this machine's noise, the same FFmpeg argv runs on both sides.",
         "",
         "The command both sides ran:",
         "",
