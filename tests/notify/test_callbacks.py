@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import json
 import socket
 import threading
@@ -20,17 +19,11 @@ from vidmill.notify.callbacks import RetryPolicy, deliver, qencode_form, sign, v
 
 SECRET = "project-callback-secret"
 STATUS = {"status": "completed", "percent": 100.0, "error": 0, "videos": [{"tag": "video-0-0", "size": "1.2"}]}
-REAL_CONNECT = socket.socket.connect
 
 
 @pytest.fixture(autouse=True)
-def _loopback_only(monkeypatch):
-    def connect(self, address):
-        if self.family in (socket.AF_INET, socket.AF_INET6) and not ipaddress.ip_address(address[0]).is_loopback:
-            raise AssertionError(f"unexpected outbound connection to {address}")
-        return REAL_CONNECT(self, address)
-
-    monkeypatch.setattr(socket.socket, "connect", connect)
+def _loopback_only(loopback_only):
+    """Unknown outbound traffic is an error (tests/conftest.py)."""
 
 
 # --- form -------------------------------------------------------------------------------------------

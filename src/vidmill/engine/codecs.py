@@ -12,6 +12,8 @@ for libx264 in FFmpeg 9: ``ffmpeg -h encoder=libx264`` plus the generic codec op
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -122,7 +124,7 @@ def keyframe_args(fmt, fps: float | None) -> list[str]:
     return ["-force_key_frames", f"expr:gte(t,n_forced*{seconds})", "-g", str(gop), "-keyint_min", str(gop)]
 
 
-class VideoEncoder:
+class VideoEncoder(ABC):
     """Defaults shared by all encoders; subclasses override only what differs."""
 
     name: ClassVar[str]
@@ -150,8 +152,9 @@ class VideoEncoder:
     def profile_args(self) -> list[str]:
         return []
 
+    @abstractmethod
     def rate_args(self, two_pass: bool) -> list[str]:
-        raise NotImplementedError  # abstract: every encoder class states its own rate control
+        """Every encoder states its own rate control."""
 
     def param_args(self) -> list[str]:
         return []
