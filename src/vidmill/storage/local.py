@@ -9,9 +9,10 @@ Renames only: the work dir and ``files_root`` must be on the same filesystem (bo
 from __future__ import annotations
 
 import os
+import shutil
 import secrets
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from vidmill.errors import StorageError
@@ -27,10 +28,24 @@ class Published:
     relative_path: str
     size: int
     path: Path
+    path_in_work: Path | None = field(default=None, compare=False)  # where it was before it was published
 
 
-def publish(files: list[Path], *, files_root: Path) -> list[Published]:
-    """Move ``files`` (regular files, distinct base names) to ``files_root/<new id>/<basename>``.
+def _relative_name(path: Path, base: Path | None) -> str:
+    if base is None:
+        return path.name
+    try:
+        rel = path.relative_to(base)
+    except ValueError:
+        raise StorageError(f"cannot publish {path.name}: not inside the output folder") from None
+    if ".." in rel.parts or not rel.parts:
+        raise StorageError(f"cannot publish {path.name}: not inside the output folder")
+    return rel.as_posix()
+
+
+def publish(files: list[Path], *, files_root: Path, base: Path | None = None) -> list[Published]:
+    """Move ``files`` (regular files, distinct base names) to ``files_root/<new id>/<basename>``; with ``base``,
+    to ``files_root/<new id>/<path relative to base>`` (a streaming output keeps its folders).
 
     Raises ``StorageError`` without moving anything permanently if a file is missing, not a regular file,
     a duplicate name, or on another filesystem; on failure, files already moved are put back.
@@ -38,7 +53,7 @@ def publish(files: list[Path], *, files_root: Path) -> list[Published]:
     sources = [Path(f) for f in files]
     if not sources:
         raise StorageError("nothing to publish")
-    names = [p.name for p in sources]
+    names = [_relative_name(p, base) for p in sources]
     if len(set(names)) != len(names):
         raise StorageError("cannot publish two files with the same name")
     sizes = [_regular_size(p) for p in sources]
@@ -54,8 +69,9 @@ def publish(files: list[Path], *, files_root: Path) -> list[Published]:
     moved: list[tuple[Path, Path]] = []
     try:
         staging.mkdir()
-        for src in sources:
-            target = staging / src.name
+        for src, name in zip(sources, names):
+            target = staging / name
+            target.parent.mkdir(parents=True, exist_ok=True)
             os.rename(src, target)
             moved.append((target, src))
         os.rename(staging, final)
@@ -63,7 +79,8 @@ def publish(files: list[Path], *, files_root: Path) -> list[Published]:
         _roll_back(moved, staging)
         raise StorageError(f"cannot publish outputs ({exc.strerror or exc})") from exc
     return [
-        Published(relative_path=f"{file_id}/{name}", size=size, path=final / name) for name, size in zip(names, sizes)
+        Published(relative_path=f"{file_id}/{name}", size=size, path=final / name, path_in_work=src)
+        for name, size, src in zip(names, sizes, sources)
     ]
 
 
@@ -111,7 +128,4 @@ def _roll_back(moved: list[tuple[Path, Path]], staging: Path) -> None:
             os.rename(target, src)
         except OSError:
             pass  # best effort; the staging dir is hidden and never served
-    try:
-        staging.rmdir()
-    except OSError:
-        pass
+    shutil.rmtree(staging, ignore_errors=True)  # empty folders of a streaming output are all that is left
