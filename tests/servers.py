@@ -70,6 +70,7 @@ class CallbackReceiver(_ThreadedServer):
     def __init__(self):
         self.calls: list[Received] = []
         self.status = 200
+        self.headers: dict[str, str] = {}  # sent with every answer (e.g. Retry-After)
         receiver = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -78,6 +79,8 @@ class CallbackReceiver(_ThreadedServer):
                 form = {k: v[0] for k, v in parse_qs(body.decode(), keep_blank_values=True).items()}
                 receiver.calls.append(Received(self.path, dict(self.headers), body, form))
                 self.send_response(receiver.status)
+                for name, value in receiver.headers.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 

@@ -11,10 +11,8 @@ from fastapi.responses import JSONResponse
 
 from vidmill import __version__
 from vidmill.api import files, qencode
-from vidmill.api.qencode_render import add_delivery_warning, make_callback_renderer
 from vidmill.config import Settings
 from vidmill.engine import ffmpeg as ffmpeg_bin
-from vidmill.notify import outbox
 from vidmill.runtime import Runtime
 
 log = logging.getLogger("vidmill")
@@ -36,8 +34,6 @@ class CollapseSlashes:
 
 def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI:
     rt = runtime or Runtime(settings)
-    outbox.RENDERERS["qencode"] = make_callback_renderer(settings)
-    outbox.ON_FAILURE["qencode"] = add_delivery_warning
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
