@@ -143,6 +143,24 @@ class Tasks:
             rows = s.scalars(select(Task).where(Task.token.in_(tokens))).all()
             return {t.token: task_view(s, t) for t in rows}
 
+    def _owned(self, s, token: str, project_id: int | None) -> Task:
+        task = s.scalars(select(Task).where(Task.token == token)).first()
+        if task is None or (project_id is not None and task.project_id != project_id):
+            raise NotFound("task token not found")
+        return task
+
+    def deliveries(self, token: str, *, retry_horizon: float, project_id: int | None = None) -> list[dict]:
+        """The task's delivery log: every outbox row with its attempts (``project_id``: only if it owns the task)."""
+        with self.db.tx(readonly=True) as s:
+            return outbox.deliveries(s, self._owned(s, token, project_id).id, retry_horizon=retry_horizon)
+
+    def redeliver(self, token: str, delivery_id: int, *, project_id: int | None = None) -> int:
+        """Queue one delivery of the task to be sent again now; returns the task's id."""
+        with self.db.tx() as s:
+            task = self._owned(s, token, project_id)
+            outbox.redeliver(s, task.id, delivery_id)
+            return task.id
+
     def profile_formats(self, project: ProjectRef, uids: list[str]) -> list[dict]:
         """The ``format`` entries of stored profiles, in the order asked."""
         with self.db.tx() as s:
