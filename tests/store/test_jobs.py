@@ -13,7 +13,7 @@ from vidmill.core.query import parse_query
 from vidmill.core.states import JobStatus
 from vidmill.core.tasks import Tasks
 from vidmill.errors import Conflict, NotFound
-from vidmill.store.jobs import JobStore, LeaseLost
+from vidmill.store.jobs import JobStore, LeaseLost, failure_summary
 from vidmill.store.models import Outbox
 
 
@@ -94,6 +94,32 @@ def test_failure_makes_task_error_with_description_and_error_callback(env):
     assert view.status == "error" and view.error == 1
     assert "boom" in view.error_description
     assert _events(db) == ["queued", "error", "saved"]
+
+
+@pytest.mark.parametrize(
+    "failures, expected",
+    [
+        pytest.param([("mp4 output #0", "source is not readable media: Invalid data")],
+                     "source is not readable media: Invalid data", id="one"),
+        pytest.param([("mp4 output #0", "HTTP 404"), ("webm output #1", "HTTP 404"), ("mp4 output #2", "HTTP 404")],
+                     "HTTP 404", id="shared-cause-said-once"),
+        pytest.param([("mp4 output #0", "A"), ("webm output #1", "B"), ("mp4 output #2", "A")],
+                     "mp4 output #0, mp4 output #2: A; webm output #1: B", id="grouped"),
+        pytest.param([], "task failed", id="none"),
+    ],
+)
+def test_failure_summary(failures, expected):
+    assert failure_summary(failures) == expected
+
+
+def test_every_output_failing_for_one_cause_says_it_once(env):
+    db, project, tasks, jobs = env
+    token = tasks.create(project)
+    tasks.start(token, _query(3))
+    for _ in range(3):
+        c = jobs.claim("w")
+        jobs.fail(c.job_id, "w", "source download failed: HTTP 404 Not Found")
+    assert tasks.get(token).error_description == "source download failed: HTTP 404 Not Found"
 
 
 def test_lapsed_lease_is_reclaimed_and_old_owner_is_locked_out(env):
