@@ -199,14 +199,25 @@ def cmd_projects(args) -> int:
     return 0
 
 
+def _read_json(path: str):
+    try:
+        return json.loads(Path(path).read_text())
+    except OSError as exc:
+        raise CliError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise CliError(f"{path} is not JSON: {exc}") from exc
+
+
 def cmd_profiles(args) -> int:
     from vidmill.core.query import parse_query
 
+    formats = _read_json(args.file)
     rt = _runtime()
     try:
-        formats = json.loads(Path(args.file).read_text())
         if isinstance(formats, dict):
             formats = formats.get("format", [formats])
+        if not isinstance(formats, list):
+            raise CliError(f"{args.file}: expected a format object or a list of them")
         parse_query(json.dumps({"query": {"source": "https://example.invalid/x.mp4", "format": formats}}))
         project = next((p for p in rt.projects.list() if p["name"] == args.project), None)
         if project is None:
@@ -219,10 +230,38 @@ def cmd_profiles(args) -> int:
     return 0
 
 
+def cmd_deliveries(args) -> int:
+    """A task's callback deliveries (each with its attempts), or send one again now from this process."""
+    rt = _runtime()
+    try:
+        horizon = rt.settings.callback_retry_horizon
+        if args.action == "list":
+            print(json.dumps(rt.tasks.deliveries(args.token, retry_horizon=horizon), indent=2))
+            return 0
+        if args.id is None:
+            raise CliError("deliveries redeliver needs the TOKEN and the delivery ID")
+        task_id = rt.tasks.redeliver(args.token, args.id)
+        rt.deliverer.run_once(task_id=task_id)  # in order: earlier pending events of the task go first
+        row = next(d for d in rt.tasks.deliveries(args.token, retry_horizon=horizon) if d["id"] == args.id)
+        print(json.dumps(row, indent=2))
+        return 0 if row["state"] == "delivered" else 1
+    finally:
+        rt.db.dispose()
+
+
+class CliError(Exception):
+    """Bad input to a command: printed as one line, exit 1."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line instead of argparse's usage block
+        self.exit(2, f"vidmill: {message} (see: {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="vidmill", description="Self-hosted video transcoding on FFmpeg.")
+    p = _Parser(prog="vidmill", description="Self-hosted video transcoding on FFmpeg.")
     p.add_argument("--version", action="version", version=f"vidmill {__version__}")
-    sub = p.add_subparsers(dest="command", required=True)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     s = sub.add_parser("serve", help="serve the API (embedded default: SQLite, local workers)")
     s.add_argument("--host")
     s.add_argument("--port", type=int)
@@ -245,6 +284,11 @@ def build_parser() -> argparse.ArgumentParser:
     pf.add_argument("--name", required=True)
     pf.add_argument("--file", required=True, help="JSON: a format object or list of them")
     pf.set_defaults(func=cmd_profiles)
+    dl = sub.add_parser("deliveries", help="list a task's callback deliveries, or redeliver one")
+    dl.add_argument("action", choices=["list", "redeliver"])
+    dl.add_argument("token", help="the task token")
+    dl.add_argument("id", type=int, nargs="?", help="the delivery id (redeliver)")
+    dl.set_defaults(func=cmd_deliveries)
     return p
 
 
@@ -254,7 +298,31 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "projects" and args.action in ("create", "add-key") and not args.name:
         print("vidmill: projects create/add-key need a NAME", file=sys.stderr)
         return 2
-    return args.func(args)
+    return run(args)
+
+
+def run(args) -> int:
+    """Run a command; whatever goes wrong is one line on stderr and a non-zero exit, never a traceback."""
+    from pydantic import ValidationError
+
+    from vidmill.errors import VidmillError
+
+    try:
+        return args.func(args)
+    except (CliError, VidmillError) as exc:
+        message = exc.message if isinstance(exc, VidmillError) else str(exc)
+    except ValidationError as exc:  # the VIDMILL_* environment
+        message = "bad setting: " + "; ".join(
+            f"VIDMILL_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" if e["loc"] else e["msg"]
+            for e in exc.errors())
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # e.g. the database is unreachable: say so in one line, details in the log
+        logging.getLogger("vidmill").debug("command failed", exc_info=True)
+        first = (str(exc).strip().splitlines() or [""])[0]
+        message = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    print(f"vidmill: {message}", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

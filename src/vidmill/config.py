@@ -34,7 +34,11 @@ class Settings(BaseSettings):
     max_attempts: int = 3
     job_timeout_seconds: float = 6 * 3600
     callback_timeout: float = 10.0
-    callback_max_attempts: int = 8
+    # callbacks are retried with exponential backoff (base doubling up to max_delay, with jitter) for
+    # callback_retry_horizon seconds after their event (default 3 days, as Stripe does), then given up
+    callback_retry_horizon: float = Field(default=3 * 24 * 3600.0, ge=0)
+    callback_retry_base: float = Field(default=5.0, gt=0)
+    callback_retry_max_delay: float = Field(default=3600.0, gt=0)
     max_request_bytes: int = 2 * 1024**2
     poll_interval: float = 0.5
 
@@ -48,6 +52,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _defaults(self) -> "Settings":
+        if self.callback_retry_max_delay < self.callback_retry_base:
+            raise ValueError("VIDMILL_CALLBACK_RETRY_MAX_DELAY must be >= VIDMILL_CALLBACK_RETRY_BASE")
         self.data_dir = self.data_dir.expanduser().resolve()
         if not self.database_url:
             self.database_url = f"sqlite:///{self.data_dir / 'vidmill.db'}"

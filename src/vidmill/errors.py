@@ -12,8 +12,7 @@
     ├── EncodeError           FFmpeg exited badly; carries its last meaningful stderr line
     ├── StorageError          outputs could not be stored or published
     ├── NotFound              a key, token, task or profile does not exist (or is another project's)
-    ├── Conflict              the request contradicts the current state (a task token started twice)
-    └── DeliveryError         a callback could not be delivered (never fails a task)
+    └── Conflict              the request contradicts the current state (a task token started twice)
 
 API dialects map these to their own error codes in one table each (see ``api/``).
 """
@@ -76,10 +75,6 @@ class EncodeError(VidmillError):
 
 class StorageError(VidmillError):
     """Outputs could not be written to their destination or published."""
-
-
-class DeliveryError(VidmillError):
-    """A callback could not be delivered: ends as a task warning, never a task failure."""
 
 
 class QueryMissing(QueryError):

@@ -295,8 +295,8 @@ def _fail(ctx: JobContext, claimed: Claimed, fmt: Format | None, description: st
 def _describe(exc: VidmillError) -> str:
     if isinstance(exc, EncodeError):
         return f"FFmpeg failed: {exc.message}"
-    if isinstance(exc, ProbeError):
-        return f"source is not a readable media file: {exc.message}"
+    if isinstance(exc, ProbeError):  # its message names the file: "source is not readable media: ..."
+        return exc.message if exc.message.startswith("source") else f"source is not a readable media file: {exc.message}"
     if isinstance(exc, SourceError):
         return exc.message
     if isinstance(exc, StorageError):

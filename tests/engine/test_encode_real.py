@@ -206,6 +206,17 @@ def test_libx265_mp4_hvc1(tmp_path, derived):
     assert (v["codec"], v["tag"], v["size"], v["profile"]) == ("hevc", "hvc1", (320, 180), "Main")
 
 
+@pytest.mark.parametrize(("profile", "pix_format", "expected"), [
+    pytest.param("main444-10", "yuv444p", "Rext", id="main444-10"),  # was refused with a false warning
+    pytest.param("main", "yuv444p", "Rext", id="main-upgraded-for-444"),  # main alone makes x265 fail
+])
+def test_libx265_profiles_from_the_table(tmp_path, derived, profile, pix_format, expected):
+    _, out = encode(tmp_path, derived["small"], output="mp4", video_codec="libx265", size="320x180",
+                       duration=0.3, profile=profile, pix_format=pix_format)
+    v = video(out)
+    assert (v["codec"], v["pix_fmt"], v["profile"]) == ("hevc", pix_format, expected)
+
+
 def test_webm_vp9_opus(tmp_path, derived):
     _, out = encode(tmp_path, derived["small"], output="webm", size="320x180", duration=0.5)
     v = video(out)

@@ -402,6 +402,26 @@ def test_codec_settings(fields, expected):
     assert has_seq(argv(fmt(**fields)), expected)
 
 
+@pytest.mark.parametrize(("fields", "profile", "message"), [
+    pytest.param({"video_codec": "libx265", "profile": "main444-10", "pix_format": "yuv444p"}, "main444-10", None,
+                 id="x265-main444-10-is-valid"),
+    pytest.param({"video_codec": "libx265", "profile": "main", "pix_format": "yuv444p"}, "main444-8",
+                 "profile main cannot carry yuv444p; encoded with main444-8", id="x265-upgraded"),
+    pytest.param({"video_codec": "libx265", "video_codec_parameters": {"vprofile": "high"}}, None,
+                 "profile high is not a libx265 profile (main, main10, main12, main422-10, main444-8, main444-10, "
+                 "mainstillpicture); the encoder chose its own", id="x265-h264-profile"),
+    pytest.param({"output": "webm", "profile": "0", "pix_format": "yuv420p10le"}, "2",
+                 "profile 0 cannot carry yuv420p10le; encoded with 2", id="vp9-10-bit-needs-2"),
+    pytest.param({"profile": "high10", "pix_format": "yuv422p"}, "high422",
+                 "profile high10 cannot carry yuv422p; encoded with high422", id="x264-high10-422"),
+])
+def test_profiles_come_from_one_table(fields, profile, message):
+    p = plan(fmt(**fields))
+    argv = p.steps[0].argv
+    assert (opt(argv, "-profile:v") if "-profile:v" in argv else None) == profile
+    assert messages(p) == ([message] if message else [])
+
+
 def test_profile_too_small_for_pix_format_is_upgraded_with_warning():
     p = plan(fmt(profile="main", pix_format="yuv422p"))
     assert has_seq(p.steps[0].argv, ["-profile:v", "high422"])

@@ -69,3 +69,30 @@ def test_projects_create_and_list(tmp_path):
     listed = json.loads(_vidmill("projects", "list", env=env).stdout)
     acme = next(p for p in listed if p["name"] == "acme")
     assert acme["keys"] == [key[:6] + "…"]  # only a prefix: keys are stored hashed
+
+
+@pytest.mark.parametrize(
+    "args, env, message",
+    [
+        pytest.param(["projects", "create", "twice"], {}, "a project named 'twice' exists already", id="project-twice"),
+        pytest.param(["projects", "add-key", "nope"], {}, "no project named 'nope'", id="add-key-unknown"),
+        pytest.param(["profiles", "add", "--name", "x", "--file", "/nonexistent.json"], {},
+                     "cannot read /nonexistent.json", id="profile-file-missing"),
+        pytest.param(["deliveries", "list", "f" * 32], {}, "task token not found", id="deliveries-unknown-task"),
+        pytest.param(["deliveries", "redeliver", "f" * 32], {}, "needs the TOKEN and the delivery ID",
+                     id="redeliver-without-id"),
+        pytest.param(["projects", "list"], {"VIDMILL_PORT": "abc"}, "bad setting: VIDMILL_PORT", id="bad-env"),
+        pytest.param(["projects", "list"], {"VIDMILL_DATABASE_URL": "postgresql+psycopg2://nobody@127.0.0.1:1/x"},
+                     "OperationalError", id="database-down"),
+        pytest.param(["nosuchcommand"], {}, "invalid choice: 'nosuchcommand'", id="unknown-command"),
+        pytest.param(["deliveries", "redeliver", "t", "notanumber"], {}, "invalid int value", id="bad-id"),
+    ],
+)
+def test_bad_input_is_one_clear_line_and_a_non_zero_exit(tmp_path, args, env, message):
+    env = {"VIDMILL_DATA_DIR": str(tmp_path), **env}
+    if args[:3] == ["projects", "create", "twice"]:
+        assert _vidmill(*args, env=env).returncode == 0
+    out = _vidmill(*args, env=env)
+    assert out.returncode != 0
+    assert out.stderr.count("\n") == 1 and out.stderr.startswith("vidmill: "), out.stderr
+    assert message in out.stderr and "Traceback" not in out.stderr

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import stat
+
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse
 
@@ -20,9 +22,11 @@ async def get_file(path: str, request: Request):
     root = request.app.state.runtime.settings.files_dir
     try:
         target = safe_join(root, path)
-    except StorageError:
+        st = target.stat()
+    except (StorageError, OSError, ValueError):  # refused, missing, or a name the OS cannot even look up
         raise HTTPException(status_code=404, detail="not found")
-    if not target.is_file():
+    if not stat.S_ISREG(st.st_mode):
         raise HTTPException(status_code=404, detail="not found")
     media_type = MEDIA_TYPES.get(target.suffix.lower(), "application/octet-stream")
-    return FileResponse(target, media_type=media_type, headers={"Cache-Control": "public, max-age=31536000, immutable"})
+    return FileResponse(target, media_type=media_type, stat_result=st,
+                        headers={"Cache-Control": "public, max-age=31536000, immutable"})

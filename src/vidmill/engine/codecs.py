@@ -19,6 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
+from vidmill.core.query.vocabulary import DEFAULT_PROFILES, choose_profile
+
 # --- named defaults -------------------------------------------------------------------------------------
 # "faster": on this ~1-core box 720p runs at ~62 fps (medium ~40, veryfast ~84); it keeps 1080p near
 # real time while costing only a few percent of bitrate against medium at the same CRF, whereas veryfast
@@ -31,7 +33,6 @@ DEFAULT_VP9_CRF = 31  # Google's VOD guide value for 720p-1080p, constant qualit
 DEFAULT_VP8_CRF = 10  # libvpx VP8 constrained quality needs a cap...
 DEFAULT_VP8_CAP_K = 2000  # ...so it gets one, in kbps, when no bitrate is given
 VPX_DEADLINE, VPX_CPU_USED = "good", 4  # libvpx "good" at speed 4: ~real time on small frames
-X264_DEFAULT_PROFILE = "main"  # seed: "Defaults to main"
 DEFAULT_PIX_FMT = "yuv420p"  # seed: "Defaults to yuv420p"; explicit so 4:2:2 sources don't stay 4:2:2
 DEFAULT_KEYFRAME_FRAMES = 90  # seed: "Keyframe interval (in frames). Defaults to 90."
 # Scene-cut keyframes off unless `sc_threshold` is given: the seed's keyframe interval is then exact (every
@@ -150,7 +151,15 @@ class VideoEncoder(ABC):
         return []
 
     def profile_args(self) -> list[str]:
-        return []
+        """``-profile:v`` from the one codec/profile table (``core.query.vocabulary.CODEC_PROFILES``): the asked
+        profile, upgraded (with a warning) when it cannot carry the pixel format."""
+        asked = (self.vcp and self.vcp.vprofile) or self.fmt.profile
+        if asked is None and self.name not in DEFAULT_PROFILES:
+            return []  # the encoder chooses (and pix_fmt's own warnings are not said twice)
+        profile, note = choose_profile(self.name, None if asked is None else str(asked), self.pix_fmt())
+        if note:
+            self.warn(note, "profile")
+        return ["-profile:v", safe(profile)] if profile else []
 
     @abstractmethod
     def rate_args(self, two_pass: bool) -> list[str]:
