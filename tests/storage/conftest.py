@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.servers import StaticServer
 from tests.storage_servers import Azurite, FtpServer, MotoS3, SftpServer, make_tls_cert
 
 
@@ -59,3 +60,10 @@ def azurite(storage_tmp):
     server = Azurite(storage_tmp)
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def origin(media):
+    """The test media over plain HTTP (a source for tasks whose destination is under test)."""
+    with StaticServer(media) as server:
+        yield server

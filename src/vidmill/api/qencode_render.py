@@ -50,7 +50,7 @@ def render_status(view: TaskView, settings: Settings) -> dict:
         prefix = name[:-1] if name != "texts" else "text"
         result = job.result or {}
         files = result.get("files") or []
-        rel = files[0]["path"] if files else None
+        rel = files[0].get("path") if files else None  # local storage only
         item = {
             "tag": f"{prefix}-{job.index}-0",
             "user_tag": job.spec.get("tag"),
