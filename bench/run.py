@@ -51,11 +51,13 @@ def hand_run(work: Path, source: Path) -> tuple[float, list[str]]:
     return time.perf_counter() - t0, plan.steps[-1].argv
 
 
-def service_run(api: httpx.Client, session: str, source_url: str, receiver: CallbackReceiver) -> float:
+def service_run(api: httpx.Client, session: str, source_url: str, receiver: CallbackReceiver, *,
+                destination: dict | None = None) -> float:
     """start_encode2 posted → the ``saved`` callback (status ``completed``) arrives. Timing on the callback
     rather than on a tight status-poll loop keeps the measuring itself from stealing CPU from FFmpeg."""
     token = api.post("/v1/create_task", data={"token": session}).json()["task_token"]
-    query = json.dumps({"query": {"source": source_url, "format": [FORMAT], "callback_url": receiver.url}})
+    fmt = {**FORMAT, "destination": destination} if destination else FORMAT
+    query = json.dumps({"query": {"source": source_url, "format": [fmt], "callback_url": receiver.url}})
     t0 = time.perf_counter()
     r = api.post("/v1/start_encode2", data={"task_token": token, "query": query}).json()
     assert r["error"] == 0, r
@@ -76,6 +78,7 @@ def service_run(api: httpx.Client, session: str, source_url: str, receiver: Call
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--pairs", type=int, default=7)
+    ap.add_argument("--storage-pairs", type=int, default=5, help="S3 vs local pairs (0: skip the storage bench)")
     args = ap.parse_args()
     out = ROOT / "bench" / "out"
     shutil.rmtree(out, ignore_errors=True)
@@ -130,9 +133,89 @@ def main() -> int:
         "Naive per-rendition runs vs one-decode ladders: not measured yet (ladders arrive with HLS/DASH).",
         "",
     ]
+    if args.storage_pairs:
+        lines += storage_bench(out / "storage", args.storage_pairs)
     (ROOT / "BENCHMARKS.md").write_text("\n".join(lines))
     print(f"median ratio {med_ratio:.3f}; wrote BENCHMARKS.md")
     return 0
+
+
+def storage_bench(out: Path, pairs: int) -> list[str]:
+    """One rendition with an S3 source and an S3 destination (moto) against the same task on local files,
+    alternating, through one vidmill server; then the upload throughput of a 1 GB sparse file to moto."""
+    import resource
+
+    from tests.storage_servers import MotoS3
+    from vidmill import destinations
+    from vidmill.config import Settings
+
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    env = {"VIDMILL_WORKERS": "1", "VIDMILL_STORAGE_PLAIN_HTTP_HOSTS": "127.0.0.1"}
+    moto = MotoS3(out)
+    try:
+        s3 = moto.client()
+        s3.create_bucket(Bucket="bench")
+        s3.upload_file(str(MEDIA / SOURCE), "bench", f"in/{SOURCE}")
+        secret = moto.secret.replace("/", "%2F").replace("+", "%2B")
+        s3_source = f"s3://{moto.key}:{secret}@127.0.0.1:{moto.port}/bench/in/{SOURCE}"
+        s3_dest = {"url": f"s3://127.0.0.1:{moto.port}/bench/out/", "key": moto.key, "secret": moto.secret}
+        with StaticServer(MEDIA) as origin, VidmillServer(out / "data", env=env) as server, \
+                CallbackReceiver() as receiver, httpx.Client(base_url=server.url, timeout=60) as api:
+            session = api.post("/v1/access_token", data={"api_key": server.api_key}).json()["token"]
+            local_url = f"{origin.url}/{SOURCE}"
+            service_run(api, session, s3_source, receiver, destination=s3_dest)  # warm-up
+            for i in range(pairs):
+                local = service_run(api, session, local_url, receiver)
+                remote = service_run(api, session, s3_source, receiver, destination=s3_dest)
+                rows.append((local, remote, remote / local))
+                print(f"storage pair {i + 1}: local {local:.2f}s  s3 {remote:.2f}s  ratio {remote / local:.3f}",
+                      flush=True)
+        # upload throughput: 1 GiB sparse file, multipart in parallel parts, through the s3 destination
+        big = out / "sparse-1g.bin"
+        with open(big, "wb") as f:
+            f.truncate(1024**3)
+        settings = Settings(data_dir=out, allow_private_networks=True, storage_plain_http_hosts="127.0.0.1")
+        s3.create_bucket(Bucket="throughput")
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        t0 = time.perf_counter()
+        destinations.put([destinations.OutputFile("sparse-1g.bin", big)],
+                         destinations.Target(url=f"s3://127.0.0.1:{moto.port}/throughput/sparse-1g.bin",
+                                             key=moto.key, secret=moto.secret), settings=settings)
+        upload_s = time.perf_counter() - t0
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        assert s3.head_object(Bucket="throughput", Key="sparse-1g.bin")["ContentLength"] == 1024**3
+        big.unlink()
+    finally:
+        moto.stop()
+    med_local = statistics.median(r[0] for r in rows)
+    med_s3 = statistics.median(r[1] for r in rows)
+    med_ratio = statistics.median(r[2] for r in rows)
+    print(f"storage median ratio {med_ratio:.3f}; upload {1024 / upload_s:.1f} MiB/s", flush=True)
+    return [
+        "## One rendition: S3 source and S3 destination (moto) vs local files",
+        "",
+        f"The same task (`{SOURCE}`, format `{json.dumps(FORMAT)}`) through one vidmill server, alternating:",
+        "source from a local HTTP origin and output in vidmill's own storage, against source `s3://` and",
+        "destination `s3://` on moto's S3 server (signed requests, path style, 127.0.0.1). Clock: start_encode2",
+        "→ the `saved` callback. The S3 side downloads with ranged parallel GETs and uploads with multipart.",
+        "",
+        "| pair | local (s) | S3 → S3 (s) | ratio |",
+        "|---:|---:|---:|---:|",
+        *[f"| {i + 1} | {a:.2f} | {b:.2f} | {r:.3f} |" for i, (a, b, r) in enumerate(rows)],
+        f"| **median** | **{med_local:.2f}** | **{med_s3:.2f}** | **{med_ratio:.3f}** |",
+        "",
+        f"Median of the per-pair ratios {med_ratio:.3f} (target ≤ 1.05); ratio of the median times "
+        f"{med_s3 / med_local:.3f}; per-pair spread {min(r[2] for r in rows):.3f}–{max(r[2] for r in rows):.3f}.",
+        "",
+        "## Upload throughput to S3 (moto)",
+        "",
+        f"A 1 GiB sparse file through the `s3://` destination (multipart, 8 MiB parts, 4 in flight, moto on the",
+        f"same 2 cores): {upload_s:.1f} s wall, **{1024 / upload_s:.1f} MiB/s**, {cpu:.1f} CPU seconds in the",
+        "uploading process (moto's own CPU not counted; it shares the box, so this is a floor for a real S3).",
+        "",
+    ]
 
 
 if __name__ == "__main__":
