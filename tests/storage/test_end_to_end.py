@@ -211,3 +211,19 @@ def test_wrong_secret_missing_bucket_read_only_ftp(client, hooks, vidmill, moto_
                       {"url": f"s3://127.0.0.1:{moto_s3.port}/{bucket}/a.mp4", "key": moto_s3.key,
                        "secret": moto_s3.secret}, wrong)
     assert "source download" in status["error_description"]
+
+
+@pytest.mark.parametrize(("destination", "fragment"), [
+    pytest.param({"url": "s3://127.0.0.1:9/bucket/%2e%2e/other/a.mp4", "key": "k", "secret": "s"}, "'..' segment",
+                 id="encoded-dotdot"),
+    pytest.param({"url": "ftp://127.0.0.1:9//etc/a.mp4", "key": "k", "secret": "s"}, "single '/'", id="absolute"),
+    pytest.param({"url": "s3://169.254.169.254/bucket/a.mp4", "key": "k", "secret": "s"}, "never allowed",
+                 id="metadata-endpoint"),
+    pytest.param([{"url": "s3://127.0.0.1:9/b/a.mp4"}, {"url": "azblob://c/a.mp4", "key": "k"}], "destination[1]",
+                 id="second-of-a-list"),
+])
+def test_bad_destinations_are_refused_at_start(client, origin, destination, fragment):
+    task = client.create_task()
+    task.custom_start({"query": {"source": f"{origin.url}/{MEDIA}",
+                                 "format": [{**FORMAT, "destination": destination}]}})
+    assert task.error == 14 and fragment in task.message, task.message

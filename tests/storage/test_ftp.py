@@ -113,3 +113,29 @@ def test_ftps_refuses_an_untrusted_certificate(ftps_server, tmp_path):
                     secret=ftps_server.password)
     with pytest.raises(StorageError, match="certificate not trusted"):
         destinations.put([_out(tmp_path, "a.mp4", 10)], target, settings=settings)
+
+
+def test_transient_failure_retries_and_an_abandoned_upload_leaves_no_file(ftp_server, settings, tmp_path,
+                                                                           monkeypatch):
+    real_storbinary = ftplib.FTP.storbinary
+    calls = []
+
+    def flaky(self, cmd, fp, blocksize=8192, callback=None, rest=None):
+        calls.append(cmd)
+        if len(calls) == 1:  # half the file goes over, then the server says "try again later"
+            conn = self.transfercmd(cmd)
+            conn.sendall(fp.read(1000))
+            conn.close()
+            self.voidresp()
+            raise ftplib.error_temp("421 Service not available, closing control connection")
+        return real_storbinary(self, cmd, fp, blocksize, callback, rest)
+
+    monkeypatch.setattr(ftplib.FTP, "storbinary", flaky)
+    run = secrets.token_hex(3)
+    out = _out(tmp_path, "a.mp4", 50_000)
+    target = Target(url=f"ftp://127.0.0.1:{ftp_server.port}/{run}/a.mp4", key=ftp_server.user,
+                    secret=ftp_server.password)
+    destinations.put([out], target, settings=settings)
+    assert len(calls) == 2
+    assert sorted(p.name for p in (ftp_server.root / run).iterdir()) == ["a.mp4"]  # the half file was removed
+    assert (ftp_server.root / run / "a.mp4").read_bytes() == out.path.read_bytes()

@@ -136,5 +136,35 @@ def test_ssrf_guard_on_the_endpoint(settings, tmp_path):
     closed = settings.model_copy(update={"allow_private_networks": False})
     with pytest.raises(UrlRefused, match="private networks are not allowed"):
         sources.fetch("s3://127.0.0.1:9/b/k.mp4", tmp_path / "s", settings=closed)
-    with pytest.raises(UrlRefused, match="never allowed"):
+    with pytest.raises(StorageError, match="never allowed"):
         destinations.put([_file(tmp_path, "a.mp4", 1)], Target(url="s3://169.254.169.254/b/a.mp4"), settings=settings)
+
+
+def test_a_failed_multipart_upload_leaves_nothing_under_the_final_name(moto_s3, bucket, settings, tmp_path,
+                                                                       monkeypatch):
+    from botocore.exceptions import EndpointConnectionError
+
+    from vidmill.net import s3 as s3net
+
+    real_client = s3net.client
+    parts = []
+
+    def failing_client(endpoint, settings_):
+        client = real_client(endpoint, settings_)
+
+        def on_part(**kwargs):
+            parts.append(1)
+            if len(parts) == 2:
+                raise EndpointConnectionError(endpoint_url="http://127.0.0.1")  # the network dies mid-upload
+
+        client.meta.events.register("before-call.s3.UploadPart", on_part)
+        return client
+
+    monkeypatch.setattr(s3net, "client", failing_client)
+    out = _file(tmp_path, "big.mp4", 11 * 1024**2)
+    target = Target(url=f"s3://127.0.0.1:{moto_s3.port}/{bucket}/big.mp4", key=moto_s3.key, secret=moto_s3.secret)
+    with pytest.raises(StorageError, match="cannot connect"):
+        destinations.put([out], target, settings=settings)
+    s3 = moto_s3.client()
+    assert s3.list_objects_v2(Bucket=bucket).get("KeyCount") == 0
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []  # aborted, not left pending
