@@ -70,3 +70,11 @@ def test_wrong_key_and_missing_container(azurite, container, settings, tmp_path)
         destinations.put([_out(tmp_path, "a.mp4", 10)],
                          Target(url="azblob://no-such-container/a.mp4", key=AZURITE_ACCOUNT, secret=AZURITE_KEY),
                          settings=settings)
+
+
+def test_a_secret_that_is_no_account_key_is_refused_without_echo(container, settings, tmp_path):
+    with pytest.raises(StorageError, match="access key \\(base64\\)") as err:
+        destinations.put([_out(tmp_path, "a.mp4", 10)],
+                         Target(url=f"azblob://{container}/a.mp4", key=AZURITE_ACCOUNT, secret="not base64 at all!"),
+                         settings=settings)
+    assert "not base64 at all" not in err.value.message

@@ -139,3 +139,12 @@ def test_transient_failure_retries_and_an_abandoned_upload_leaves_no_file(ftp_se
     assert len(calls) == 2
     assert sorted(p.name for p in (ftp_server.root / run).iterdir()) == ["a.mp4"]  # the half file was removed
     assert (ftp_server.root / run / "a.mp4").read_bytes() == out.path.read_bytes()
+
+
+def test_active_mode(ftp_server, settings, tmp_path):
+    out = _out(tmp_path, "active.mp4", 70_000)
+    run = secrets.token_hex(3)
+    target = Target(url=f"ftp://127.0.0.1:{ftp_server.port}/{run}/active.mp4", key=ftp_server.user,
+                    secret=ftp_server.password, is_passive=False)
+    destinations.put([out], target, settings=settings)
+    assert (ftp_server.root / run / "active.mp4").read_bytes() == out.path.read_bytes()

@@ -11,6 +11,8 @@ access per container. The SDK retries transient failures (``upload_max_attempts`
 
 from __future__ import annotations
 
+import base64
+import binascii
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -46,6 +48,10 @@ def _account_url(target: Target, settings: Any) -> str:
         raise StorageError("azblob destination needs key (the storage account name) and secret (its access key)")
     if not target.key.isalnum() or not target.key.islower() or not 3 <= len(target.key) <= 24:
         raise StorageError("azblob key must be a storage account name (3-24 lowercase letters and digits)")
+    try:
+        base64.b64decode(target.secret, validate=True)
+    except (binascii.Error, ValueError):
+        raise StorageError("azblob secret must be the storage account's access key (base64)") from None
     url = settings.azure_blob_endpoint.format(account=target.key).rstrip("/")
     parts = urlsplit(url)
     scheme = "http" if plain_http(settings, parts.hostname or "", parts.port) else "https"
