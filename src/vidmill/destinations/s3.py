@@ -1,7 +1,7 @@
 """``s3://`` (any S3-compatible endpoint) and ``b2://`` (Backblaze B2's S3-compatible API) destinations.
 
 URL: ``s3://<endpoint>[:port]/<bucket>/<key or folder/>`` (Qencode's form); credentials in ``key`` /
-``secret``. Each object is written with ``permissions`` as its canned ACL (default private),
+``secret``. Each object is written with ``permissions`` as its canned ACL (when given; private by default),
 ``storage_class``, ``cache_control`` and a Content-Type from its name. Files above the part size go up in
 parallel multipart uploads; S3 makes an object visible only when its upload completes, and a failed
 multipart upload is aborted, so no half-written object is ever left under its final name. Transient
@@ -46,7 +46,9 @@ def put(pairs: list[tuple[OutputFile, str]], target: Target, location: Location,
     with s3net.map_errors(StorageError, f"saving to {where} failed"):
         client = s3net.client(_endpoint(target, location), settings)
     config = s3net.transfer_config(settings)
-    extra_base = {"ACL": target.permissions or "private"}
+    # No ACL header unless asked: buckets with ACLs disabled (AWS's default since 2023) and B2 refuse
+    # most of them, and objects are private by default anyway.
+    extra_base = {"ACL": target.permissions} if target.permissions else {}
     if target.storage_class:
         extra_base["StorageClass"] = target.storage_class
     if target.cache_control:
