@@ -21,6 +21,13 @@ test: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests -m "not integration"
 
+# Azurite (Azure Blob emulator) for the storage tests, from the committed lock file
+AZURITE := tests/storage/azurite/node_modules/.package-lock.json
+$(AZURITE): tests/storage/azurite/package-lock.json
+	command -v npm >/dev/null || (apt-get update -q && apt-get install -y -q nodejs npm)
+	cd tests/storage/azurite && npm ci --no-audit --no-fund --loglevel=error
+test: $(AZURITE)
+
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 

@@ -51,11 +51,13 @@ def hand_run(work: Path, source: Path) -> tuple[float, list[str]]:
     return time.perf_counter() - t0, plan.steps[-1].argv
 
 
-def service_run(api: httpx.Client, session: str, source_url: str, receiver: CallbackReceiver) -> float:
+def service_run(api: httpx.Client, session: str, source_url: str, receiver: CallbackReceiver, *,
+                destination: dict | None = None, fmt: dict = FORMAT) -> float:
     """start_encode2 posted → the ``saved`` callback (status ``completed``) arrives. Timing on the callback
     rather than on a tight status-poll loop keeps the measuring itself from stealing CPU from FFmpeg."""
     token = api.post("/v1/create_task", data={"token": session}).json()["task_token"]
-    query = json.dumps({"query": {"source": source_url, "format": [FORMAT], "callback_url": receiver.url}})
+    fmt = {**fmt, "destination": destination} if destination else fmt
+    query = json.dumps({"query": {"source": source_url, "format": [fmt], "callback_url": receiver.url}})
     t0 = time.perf_counter()
     r = api.post("/v1/start_encode2", data={"task_token": token, "query": query}).json()
     assert r["error"] == 0, r
@@ -76,7 +78,12 @@ def service_run(api: httpx.Client, session: str, source_url: str, receiver: Call
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--pairs", type=int, default=7)
+    ap.add_argument("--storage-pairs", type=int, default=5, help="S3 vs local pairs (0: skip the storage bench)")
+    ap.add_argument("--only-storage", action="store_true",
+                    help="run only the storage bench and replace its sections in BENCHMARKS.md")
     args = ap.parse_args()
+    if args.only_storage:
+        return only_storage(args.storage_pairs)
     out = ROOT / "bench" / "out"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
@@ -130,8 +137,146 @@ def main() -> int:
         "Naive per-rendition runs vs one-decode ladders: not measured yet (ladders arrive with HLS/DASH).",
         "",
     ]
+    if args.storage_pairs:
+        lines += storage_bench(out / "storage", args.storage_pairs)
     (ROOT / "BENCHMARKS.md").write_text("\n".join(lines))
     print(f"median ratio {med_ratio:.3f}; wrote BENCHMARKS.md")
+    return 0
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its reaped children (FFmpeg), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def _phases(db: Path, task_tokens: list[str]) -> dict[str, list[float]]:
+    """Seconds each task spent downloading (claim → encoding) and saving (saving → completed), from events."""
+    import sqlite3
+
+    out: dict[str, list[float]] = {"downloading": [], "saving": []}
+    with sqlite3.connect(db) as c:
+        for token in task_tokens:
+            rows = c.execute("SELECT e.status, e.at FROM events e JOIN tasks t ON t.id = e.task_id "
+                             "WHERE t.token = ? AND e.job_id IS NOT NULL ORDER BY e.id", (token,)).fetchall()
+            at = {status: time.mktime(time.strptime(ts[:19], "%Y-%m-%d %H:%M:%S")) + float("0" + ts[19:])
+                  for status, ts in rows}
+            out["downloading"].append(at["encoding"] - at["downloading"])
+            out["saving"].append(at["completed"] - at["saving"])
+    return out
+
+
+def storage_bench(out: Path, pairs: int, *, fmt: dict = FORMAT, upload_bytes: int = 1024**3) -> list[str]:
+    """One rendition with an S3 source and an S3 destination (moto) against the same task on local files,
+    alternating, through one vidmill server; then the upload throughput of a 1 GB sparse file to moto."""
+    import resource
+
+    from tests.storage_servers import MotoS3
+    from vidmill import destinations
+    from vidmill.config import Settings
+
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    rows, tokens = [], {"local": [], "s3": []}
+    env = {"VIDMILL_WORKERS": "1", "VIDMILL_STORAGE_PLAIN_HTTP_HOSTS": "127.0.0.1"}
+    moto = MotoS3(out)
+    try:
+        s3 = moto.client()
+        s3.create_bucket(Bucket="bench")
+        s3.upload_file(str(MEDIA / SOURCE), "bench", f"in/{SOURCE}")
+        secret = moto.secret.replace("/", "%2F").replace("+", "%2B")
+        s3_source = f"s3://{moto.key}:{secret}@127.0.0.1:{moto.port}/bench/in/{SOURCE}"
+        s3_dest = {"url": f"s3://127.0.0.1:{moto.port}/bench/out/", "key": moto.key, "secret": moto.secret}
+        with StaticServer(MEDIA) as origin, VidmillServer(out / "data", env=env) as server, \
+                CallbackReceiver() as receiver, httpx.Client(base_url=server.url, timeout=60) as api:
+            session = api.post("/v1/access_token", data={"api_key": server.api_key}).json()["token"]
+            local_url = f"{origin.url}/{SOURCE}"
+            service_run(api, session, s3_source, receiver, destination=s3_dest, fmt=fmt)  # warm-up
+            moto_cpu = 0.0
+            for i in range(pairs):
+                c0 = _cpu_seconds(server.proc.pid)
+                local = service_run(api, session, local_url, receiver, fmt=fmt)
+                c1, m1 = _cpu_seconds(server.proc.pid), _cpu_seconds(moto._p.proc.pid)
+                remote = service_run(api, session, s3_source, receiver, destination=s3_dest, fmt=fmt)
+                c2, m2 = _cpu_seconds(server.proc.pid), _cpu_seconds(moto._p.proc.pid)
+                moto_cpu += m2 - m1
+                rows.append((local, remote, remote / local, c1 - c0, c2 - c1))
+                print(f"storage pair {i + 1}: local {local:.2f}s ({c1 - c0:.1f} CPU s)  s3 {remote:.2f}s "
+                      f"({c2 - c1:.1f} CPU s)  ratio {remote / local:.3f}", flush=True)
+            saved = [c.form["task_token"] for c in receiver.calls if c.form.get("event") == "saved"][1:]
+            tokens = {"local": saved[0::2], "s3": saved[1::2]}
+        phases = {side: _phases(out / "data" / "vidmill.db", tokens[side]) for side in ("local", "s3")}
+        # upload throughput: 1 GiB sparse file, multipart in parallel parts, through the s3 destination
+        big = out / "sparse-1g.bin"
+        with open(big, "wb") as f:
+            f.truncate(upload_bytes)
+        settings = Settings(data_dir=out, allow_private_networks=True, storage_plain_http_hosts="127.0.0.1")
+        s3.create_bucket(Bucket="throughput")
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        m0 = _cpu_seconds(moto._p.proc.pid)
+        t0 = time.perf_counter()
+        destinations.put([destinations.OutputFile("sparse-1g.bin", big)],
+                         destinations.Target(url=f"s3://127.0.0.1:{moto.port}/throughput/sparse-1g.bin",
+                                             key=moto.key, secret=moto.secret), settings=settings)
+        upload_s = time.perf_counter() - t0
+        upload_moto_cpu = _cpu_seconds(moto._p.proc.pid) - m0
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        assert s3.head_object(Bucket="throughput", Key="sparse-1g.bin")["ContentLength"] == upload_bytes
+        big.unlink()
+    finally:
+        moto.stop()
+    med = statistics.median
+    med_ratio = med(r[2] for r in rows)
+    cpu_ratio = med(r[4] / r[3] for r in rows)
+    print(f"storage median ratio {med_ratio:.3f} (CPU {cpu_ratio:.3f}); upload {upload_bytes / 1024**2 / upload_s:.1f} MiB/s", flush=True)
+    ph = {side: {k: med(v) for k, v in p.items()} for side, p in phases.items()}
+    return [
+        STORAGE_BEGIN,
+        "## One rendition: S3 source and S3 destination (moto) vs local files",
+        "",
+        f"The same task (`{SOURCE}`, format `{json.dumps(fmt)}`) through one vidmill server, alternating:",
+        "source from a local HTTP origin and output in vidmill's own storage, against source `s3://` and",
+        "destination `s3://` on moto's S3 server (signed requests, path style, 127.0.0.1). Clock: start_encode2",
+        "→ the `saved` callback. CPU: the vidmill server process and its FFmpeg children (moto's not counted).",
+        "",
+        "| pair | local (s) | S3 → S3 (s) | ratio | local CPU s | S3 CPU s |",
+        "|---:|---:|---:|---:|---:|---:|",
+        *[f"| {i + 1} | {a:.2f} | {b:.2f} | {r:.3f} | {ca:.1f} | {cb:.1f} |" for i, (a, b, r, ca, cb) in enumerate(rows)],
+        f"| **median** | **{med(r[0] for r in rows):.2f}** | **{med(r[1] for r in rows):.2f}** | **{med_ratio:.3f}** "
+        f"| **{med(r[3] for r in rows):.1f}** | **{med(r[4] for r in rows):.1f}** |",
+        "",
+        f"Median of the per-pair wall-time ratios {med_ratio:.3f} (target ≤ 1.05); per-pair spread "
+        f"{min(r[2] for r in rows):.3f}–{max(r[2] for r in rows):.3f}. Median per-pair CPU ratio {cpu_ratio:.3f}.",
+        f"Where the difference lives (medians from the task's event log): downloading {ph['local']['downloading']:.2f} s "
+        f"local vs {ph['s3']['downloading']:.2f} s S3; saving {ph['local']['saving']:.2f} s local vs "
+        f"{ph['s3']['saving']:.2f} s S3. moto used {moto_cpu / max(1, len(rows)):.2f} CPU s per S3 task.",
+        "",
+        "## Upload throughput to S3 (moto)",
+        "",
+        f"A {upload_bytes / 1024**3:g} GiB sparse file through the `s3://` destination (multipart, 8 MiB parts, 4 in flight, moto on the",
+        f"same 2 cores): {upload_s:.1f} s wall, **{upload_bytes / 1024**2 / upload_s:.1f} MiB/s**; {cpu:.1f} CPU s in the uploading",
+        f"process and {upload_moto_cpu:.1f} CPU s in moto (which shares the box: a floor for a real S3).",
+        STORAGE_END,
+        "",
+    ]
+
+
+STORAGE_BEGIN, STORAGE_END = "<!-- storage bench -->", "<!-- /storage bench -->"
+
+
+def only_storage(pairs: int) -> int:
+    """Re-measure the storage sections alone, keeping the rest of BENCHMARKS.md as it is."""
+    lines = storage_bench(ROOT / "bench" / "out" / "storage", pairs)
+    path = ROOT / "BENCHMARKS.md"
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    if STORAGE_BEGIN in text and STORAGE_END in text:
+        head, _, rest = text.partition(STORAGE_BEGIN)
+        tail = rest.partition(STORAGE_END)[2]
+    else:
+        head, tail = text.rstrip("\n") + "\n\n", "\n"
+    path.write_text(head + "\n".join(lines) + tail)
+    print("wrote the storage sections of BENCHMARKS.md")
     return 0
 
 

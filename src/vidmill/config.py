@@ -42,6 +42,15 @@ class Settings(BaseSettings):
     max_request_bytes: int = 2 * 1024**2
     poll_interval: float = 0.5
 
+    # storage (sources and destinations other than http and vidmill's own)
+    storage_plain_http_hosts: str = ""  # "host" or "host:port", comma-separated: S3/Azure endpoints over http
+    storage_ca_file: Path | None = None  # extra CA bundle for TLS to storage (FTPS, S3, Azure)
+    azure_blob_endpoint: str = "https://{account}.blob.core.windows.net"
+    storage_timeout: float = 60.0  # connect / per-operation read timeout
+    upload_part_size: int = Field(default=8 * 1024**2, ge=5 * 1024**2)  # S3 multipart part, Azure block
+    upload_concurrency: int = Field(default=4, ge=1, le=32)  # parts (and files) in flight
+    upload_max_attempts: int = Field(default=4, ge=1, le=10)  # transient failures retried with backoff
+
     @field_validator("api_key")
     @classmethod
     def _api_key_shape(cls, value: str) -> str:

@@ -519,7 +519,7 @@ BAD_SOURCES = [
     pytest.param("concat:a.mp4|b.mp4", "scheme concat:", id="concat"),
     pytest.param("data:video/mp4;base64,AAAA", "scheme data:", id="data"),
     pytest.param("subfile,,start,0,end,0,,:/etc/passwd", "without a scheme", id="subfile"),
-    pytest.param("ftp://h/v.mp4", "scheme ftp:", id="ftp"),
+    pytest.param("gopher://h/v.mp4", "scheme gopher:", id="gopher"),
     pytest.param("rtmp://h/live", "scheme rtmp:", id="rtmp"),
     pytest.param("https://h/v.mp4 -i /etc/passwd", "without whitespace", id="space-option"),
     pytest.param("https://h/v.mp4\n-i", "without whitespace", id="newline"),
@@ -553,6 +553,10 @@ def test_hostile_sources_are_refused(source: Any, fragment: str) -> None:
     pytest.param("http://10.0.0.1:8080/v.mp4", id="http-port"),
     pytest.param("HTTPS://CDN.EXAMPLE.COM/V.MP4", id="upper-case-scheme"),
     pytest.param("s3://us-west.s3.qencode.com/bucket/v.mp4", id="s3"),
+    pytest.param("s3://AKIAKEY:se%2Fcret@s3.us-west-2.amazonaws.com/bucket/v.mp4", id="s3-credentials"),
+    pytest.param("ftp://user:pass@ftp.example.com/in/v.mp4", id="ftp"),
+    pytest.param("ftps://ftp.example.com:2121/v.mp4", id="ftps"),
+    pytest.param("sftp://user:pass@sftp.example.com/v.mp4", id="sftp"),
     pytest.param("tus:2a7c0c5e1b6f4b7a9f0f1e2d3c4b5a69", id="tus"),
 ])
 def test_good_sources_are_kept_verbatim(source: str) -> None:
@@ -766,6 +770,10 @@ HONOURED = [
     pytest.param(one(hdr_to_sdr=0, optimize_bitrate=0, adjust_crf=0, segment_duration=9, separate_audio=1,
                      audio_copy=1, video_copy=1, two_pass=0, fmp4=0, sprite=0, destination=None, stream=None),
                  id="defaults"),
+    pytest.param(SEED_START_ENCODE2, id="seed-s3-destination"),
+    pytest.param(wrap({"source": "sftp://u:p@h/in/v.mp4", "format": [{"output": "mp4", "destination": [
+        {"url": "ftps://h/out/v.mp4", "key": "u", "secret": "p", "is_passive": 1, "use_tls": 1},
+        {"url": "azblob://container/out/", "key": "account", "secret": "a2V5"}]}]}), id="destination-fan-out"),
 ]
 
 
@@ -776,7 +784,6 @@ def test_check_supported_accepts_the_honoured_set(raw: str) -> None:
 
 UNSUPPORTED = [
     pytest.param(wrap({"source": "tus:abc123", "format": [{"output": "mp4"}]}), "source", "tus:", id="tus"),
-    pytest.param(wrap({"source": "s3://h/b/k.mp4", "format": [{"output": "mp4"}]}), "source", "s3://", id="s3"),
     pytest.param(wrap({"stitch": [SRC, SRC], "format": [{"output": "mp4"}]}), "stitch", "stitching", id="stitch"),
     pytest.param(wrap({"source": SRC, "use_subtask_callback": 1, "format": [{"output": "mp4"}]}),
                  "use_subtask_callback", "subtask", id="subtask-callback"),
@@ -784,8 +791,6 @@ UNSUPPORTED = [
                  "playlist refresh", id="refresh-playlist"),
     pytest.param(wrap({"source": SRC, "retry_on_error": True, "format": [{"output": "mp4"}]}), "retry_on_error",
                  "retries", id="retry-on-error"),
-    pytest.param(SEED_START_ENCODE2, "format[0].destination",
-                 "destinations (S3/FTP/SFTP/Azure) are not supported yet by vidmill", id="destination"),
     pytest.param(wrap({"source": SRC, "format": [{"output": "mp4"}, {"output": "mp4", "logo": {
         "source": "https://h/l.png"}}]}), "format[1].logo", "logo", id="logo-second-format"),
     pytest.param(one(stream=[{"size": "640x360"}]), "format[0].stream", "streams", id="stream"),
@@ -858,7 +863,7 @@ def test_every_format_field_is_either_honoured_or_refused() -> None:
     """A field added to the model later is refused by default until the policy table honours it."""
     wire_names = {f.alias or name for name, f in Format.model_fields.items()}
     assert qmod.HONOURED_FORMAT_FIELDS <= wire_names
-    assert "destination" not in qmod.HONOURED_FORMAT_FIELDS
+    assert "destination" in qmod.HONOURED_FORMAT_FIELDS
     assert qmod.SUPPORTED_OUTPUTS == {"mp4", "webm", "metadata"}
     assert qmod.AUDIO_CODEC_FALLBACKS == {"libfdk_aac": "aac"}
     params = set(VideoCodecParameters.model_fields)

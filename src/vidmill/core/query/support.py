@@ -14,7 +14,7 @@ from vidmill.core.query.vocabulary import AV1_CODECS, LCEVC_CODECS, VPX_CODECS
 from vidmill.errors import UnsupportedField
 
 SUPPORTED_OUTPUTS = frozenset({"mp4", "webm", "metadata"})
-SUPPORTED_SOURCE_SCHEMES = frozenset({"http", "https"})
+SUPPORTED_SOURCE_SCHEMES = frozenset({"http", "https", "s3", "ftp", "ftps", "sftp"})
 SUPPORTED_VIDEO_CODECS = frozenset({"libx264", "libx265", "libvpx", "libvpx-vp9"})
 SUPPORTED_AUDIO_CODECS = frozenset({"aac", "libfdk_aac", "libvorbis", "libopus"})
 # Accepted but encoded with another encoder (the engine adds a task warning).
@@ -22,7 +22,6 @@ AUDIO_CODEC_FALLBACKS = {"libfdk_aac": "aac"}
 
 UNSUPPORTED_SOURCE_REASONS = {
     "tus": "direct uploads (tus:) are not supported yet by vidmill",
-    "s3": "s3:// sources are not supported yet by vidmill; use an http(s) (e.g. presigned) URL",
 }
 UNSUPPORTED_VIDEO_CODEC_REASONS = {
     **{c: f"{c} is not supported: there is no open LCEVC encoder" for c in sorted(LCEVC_CODECS)},
@@ -43,6 +42,7 @@ HONOURED_FORMAT_FIELDS = frozenset({
     "aspect_ratio", "resize_mode", "framerate", "keyframe", "deinterlace", "quality", "bitrate", "two_pass",
     "pix_format", "video_codec", "profile", "video_codec_parameters", "audio_codec", "audio_bitrate",
     "audio_sample_rate", "audio_channels_number", "audio_mute", "metadata_version", "allow_soft_fail",
+    "destination",
 })
 # Defaults of fields whose default is not "absent/0" (a field equal to its default is not refused).
 FORMAT_FIELD_DEFAULTS: dict[str, Any] = {
@@ -53,7 +53,6 @@ FORMAT_FIELD_DEFAULTS: dict[str, Any] = {
     "image_format": "png", "resize_mode": "scale",
 }
 _GROUP_REASONS = {
-    "destination": "destinations (S3/FTP/SFTP/Azure) are not supported yet by vidmill",
     "stream": "streams (HLS/DASH renditions) are not supported yet by vidmill",
     "logo": "logo overlays are not supported yet by vidmill",
     "subtitles": "subtitles are not supported yet by vidmill",
