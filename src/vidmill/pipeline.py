@@ -145,10 +145,9 @@ def _run(ctx: JobContext, claimed: Claimed, fmt: Format, jdir: Path, cancel: thr
         return
     if plan.steps:
         jobs.set_status(claimed.job_id, claimed.owner, JobStatus.ENCODING, percent=0.0)
-    run_plan(plan, jdir, on_progress=_Progress(ctx, claimed, len(plan.steps)),
-             timeout_s=settings.job_timeout_seconds, cancel=cancel)
-    if plan.finish is not None:
-        jobs.add_warnings(claimed.task_id, [n.to_dict() for n in plan.finish(jdir)])
+    notices = run_plan(plan, jdir, on_progress=_Progress(ctx, claimed, len(plan.steps)),
+                       timeout_s=settings.job_timeout_seconds, cancel=cancel)
+    jobs.add_warnings(claimed.task_id, [n.to_dict() for n in notices])
     jobs.set_status(claimed.job_id, claimed.owner, JobStatus.SAVING)
     described = describe_outputs(plan, jdir)
     files = [f for d in described for f in d.files]
@@ -168,8 +167,9 @@ def plan_job(query: Query, fmt: Format, index: int, *, src: Path, info, probe_js
 
 
 def run_plan(plan, workdir: Path, *, on_progress=None, timeout_s: float | None = None,
-             cancel: threading.Event | None = None) -> None:
-    """Run a plan's FFmpeg steps in ``workdir``, write its generated files, and check every known output exists."""
+             cancel: threading.Event | None = None) -> list:
+    """Run a plan's FFmpeg steps in ``workdir``, write its generated files, run its ``finish`` (manifests measured
+    from the segments) and check every known output exists. Returns the notices ``finish`` added."""
     for i, step in enumerate(plan.steps):
         if hasattr(on_progress, "step"):
             on_progress.step = i
@@ -180,10 +180,12 @@ def run_plan(plan, workdir: Path, *, on_progress=None, timeout_s: float | None =
     for path, data in (plan.write_files or {}).items():
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_bytes(data)
+    notices = plan.finish(workdir) if plan.finish is not None else []
     for out in plan.outputs:
         missing = [p for p in out.files if not Path(p).is_file() or Path(p).stat().st_size == 0]
         if missing:
             raise EncodeError(f"FFmpeg finished but produced no {missing[0].name}")
+    return notices
 
 
 @dataclass
