@@ -809,6 +809,13 @@ UNSUPPORTED = [
         id="logo-on-a-stream"),
     pytest.param(wrap({"source": SRC, "format": [{"output": "advanced_hls", "fmp4": 1, "i_frames_only": 1}]}),
         "format[0].i_frames_only", "TS segments only", id="iframes-fmp4"),
+    pytest.param(wrap({"source": SRC, "format": [{"output": "advanced_dash", "encryption": {"key": "00" * 16}}]}),
+        "format[0].encryption", "applies to HLS outputs", id="aes-on-dash"),
+    pytest.param(wrap({"source": SRC, "format": [{"output": "advanced_hls", "fmp4": 1,
+                                                  "encryption": {"key": "00" * 16}}]}),
+        "format[0].fmp4", "TS segments", id="aes-with-fmp4"),
+    pytest.param(wrap({"source": SRC, "format": [{"output": "advanced_hls", "fps_drm": {"key": "00" * 16}}]}),
+        "format[0].fps_drm", "FairPlay", id="fps-drm-on-hls"),
     pytest.param(wrap({"source": SRC, "format": [{"output": "advanced_dash", "cenc_drm": {"key": "00" * 16}}]}),
         "format[0].cenc_drm", "Widevine", id="cenc-drm-on-dash"),
     pytest.param(one(subtitles={"copy": 1}), "format[0].subtitles", "subtitles", id="subtitles"),
@@ -838,7 +845,9 @@ UNSUPPORTED = [
     pytest.param(one(interval=5), "format[0].interval", "not supported", id="image-interval"),
     pytest.param(one(image_format="jpg"), "format[0].image_format", "not supported", id="image-format"),
     pytest.param(one(sprite=1), "format[0].sprite", "not supported", id="sprite"),
-    pytest.param(one(audio_copy=0), "format[0].audio_copy", "not supported", id="repack-audio-copy"),
+    pytest.param(one(audio_copy=0), "format[0].audio_copy", "repack outputs only", id="repack-audio-copy"),
+    pytest.param(wrap({"source": SRC, "format": [{"output": "repack", "audio_copy": 0, "video_copy": 0}]}),
+                 "format[0].video_copy", "nothing to copy", id="repack-nothing"),
     pytest.param(one(transcript=0), "format[0].transcript", "not supported", id="speech-transcript"),
     pytest.param(one(json=0), "format[0].json", "not supported", id="speech-json"),
     pytest.param(one(language="en"), "format[0].language", "not supported", id="speech-language"),
@@ -863,7 +872,7 @@ UNSUPPORTED = [
 ] + [
     pytest.param(wrap({"source": SRC, "format": [{"output": out}]}), "format[0].output",
                  f"output {out} is not supported", id=f"output-{out}")
-    for out in ("repack", "mp3", "flac", "gif",
+    for out in ("gif",
                 "thumbnail", "thumbnails", "speech_to_text", "vmaf")
 ]
 
@@ -882,7 +891,7 @@ def test_every_format_field_is_either_honoured_or_refused() -> None:
     assert qmod.HONOURED_FORMAT_FIELDS <= wire_names
     assert "destination" not in qmod.HONOURED_FORMAT_FIELDS
     assert qmod.SUPPORTED_OUTPUTS == {"mp4", "webm", "metadata", "advanced_hls", "hls_audio", "advanced_dash",
-                                      "webm_dash"}
+                                      "webm_dash", "repack", "mp3", "flac"}
     assert qmod.AUDIO_CODEC_FALLBACKS == {"libfdk_aac": "aac"}
     params = set(VideoCodecParameters.model_fields)
     assert qmod.HONOURED_CODEC_PARAMETERS | set(qmod.CODEC_PARAMETER_REASONS) == params

@@ -27,7 +27,7 @@ def make(tmp_path: Path, media: Path, fmt: dict, source: str = SOURCE):
     src = media / source
     pj = probing.probe(src)
     workdir = tmp_path / "out"
-    workdir.mkdir()
+    workdir.mkdir(parents=True)
     plan = plan_job(q, q.format[0], 0, src=src, info=probing.media_info(pj), probe_json=pj, workdir=workdir)
     run_plan(plan, workdir)
     return plan, describe_outputs(plan, workdir), workdir
@@ -214,3 +214,34 @@ def test_filter_graph_runs_shared_filters_once():
     assert filter_graph([["scale=2:2", "setsar=1"]]) == "[0:v:0]scale=2:2,setsar=1[v0]"
     assert per_stream(["-c:v", "libx264", "-profile:v", "main", "-crf", "23"], 2) == [
         "-c:v:2", "libx264", "-profile:v:2", "main", "-crf:v:2", "23"]
+
+
+def test_aes128_segments_decrypt_with_the_published_key(tmp_path, media):
+    key = "00112233445566778899aabbccddeeff"
+    plan, described, wd = make(tmp_path, media, {
+        "output": "advanced_hls", "segment_duration": 2, "duration": 4, "encryption": {"key": key},
+        "stream": [{"resolution": 180}]})
+    assert (wd / "encryption.key").read_bytes() == bytes.fromhex(key)
+    assert wd / "encryption.key" in described[0].files  # published with the master
+    assert key not in " ".join(plan.steps[0].argv)  # the key never travels in argv
+    chunklist = described[1].files[0].read_text()
+    iv = re.search(r'#EXT-X-KEY:METHOD=AES-128,URI="\.\./encryption\.key",IV=0x([0-9a-f]{32})', chunklist).group(1)
+    segment = media_playlist(described[1].files[0])[0][1]
+    with pytest.raises(av.error.InvalidDataError):
+        av.open(str(segment))  # ciphertext
+    options = {"key": key, "iv": iv, "protocol_whitelist": "crypto,file"}
+    with av.open(f"crypto:{segment}", options=options) as c:
+        frames = list(c.decode(video=0))
+        assert frames[0].key_frame and frames[0].height == 180
+    assert described[1].facts["height"] == 180 and described[1].facts["codecs"].startswith("avc1.")
+
+
+def test_aes128_with_key_url_does_not_publish_the_key(tmp_path, media):
+    plan, described, wd = make(tmp_path, media, {
+        "output": "hls_audio", "segment_duration": 2, "duration": 2,
+        "encryption": {"key": "ffeeddccbbaa99887766554433221100", "iv": "0f" * 16,
+                       "key_url": "https://keys.example.com/k1"}})
+    files = [f.name for d in described for f in d.files]
+    assert "encryption.key" not in files and not any(f.startswith(".") for f in files)
+    assert '#EXT-X-KEY:METHOD=AES-128,URI="https://keys.example.com/k1",IV=0x' + "0f" * 16 in \
+        described[1].files[0].read_text()

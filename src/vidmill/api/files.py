@@ -6,12 +6,10 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse
 
 from vidmill.errors import StorageError
-from vidmill.storage.local import safe_join
+from vidmill.destinations import content_type  # one table: .m3u8 .mpd .ts .m4s .mp4 .webm ...
+from vidmill.destinations.local import safe_join
 
 router = APIRouter(tags=["files"])
-
-MEDIA_TYPES = {".mp4": "video/mp4", ".webm": "video/webm", ".json": "application/json",
-               ".m3u8": "application/vnd.apple.mpegurl", ".mpd": "application/dash+xml"}
 
 
 @router.get("/files/{path:path}", summary="Download an output")
@@ -24,5 +22,4 @@ async def get_file(path: str, request: Request):
         raise HTTPException(status_code=404, detail="not found")
     if not target.is_file():
         raise HTTPException(status_code=404, detail="not found")
-    media_type = MEDIA_TYPES.get(target.suffix.lower(), "application/octet-stream")
-    return FileResponse(target, media_type=media_type, headers={"Cache-Control": "public, max-age=31536000, immutable"})
+    return FileResponse(target, media_type=content_type(target.name), headers={"Cache-Control": "public, max-age=31536000, immutable"})

@@ -90,6 +90,14 @@ def _prefix(list_name: str) -> str:
     return list_name[:-1] if list_name != "texts" else "text"
 
 
+def _landed(result: dict, kind: str) -> dict:
+    """An output stored at the user's destination: its URL and storage (first destination of a fan-out)."""
+    landed = result.get("landed")
+    if not landed:
+        return {}
+    return {"url": landed[0]["url"], "storage": {**landed[0]["storage"], "format": kind}}
+
+
 def render_status(view: TaskView, settings: Settings) -> dict:
     lists: dict[str, list] = {"videos": [], "audios": [], "images": [], "texts": []}
     for job in view.jobs:
@@ -111,6 +119,7 @@ def render_status(view: TaskView, settings: Settings) -> dict:
             "url": file_url(settings, rel) if rel else None,
             "storage": ({"type": "local", "path": rel, "host": settings.public_url, "format": job.kind}
                         if rel else None),
+            **_landed(result, job.kind),
             "bitrate": result.get("bitrate"),
             "duration": _num(result.get("duration")),
             "size": _mb(result.get("size")),
@@ -123,7 +132,7 @@ def render_status(view: TaskView, settings: Settings) -> dict:
             item["streams"] = [{
                 "tag": f"{'audio' if o['kind'] == 'audio' else prefix}-{job.index}-{o['stream']}",
                 "user_tag": o.get("user_tag"),
-                "url": file_url(settings, o["main"]) if o.get("main") else None,
+                "url": o.get("url") or (file_url(settings, o["main"]) if o.get("main") else None),
                 "meta": render_meta(o.get("facts") or {}),
             } for o in renditions]
         lists[name].append(item)

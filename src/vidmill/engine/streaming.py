@@ -97,6 +97,14 @@ def check_static(fmt, prefix: str) -> None:
     streams = list(fmt.stream or [None])
     has = fmt.stream is not None
     seg = segment_seconds(fmt)
+    if fmt.encryption is not None and box.protocol != "hls":
+        raise UnsupportedField(f"{prefix}.encryption: AES-128 encryption applies to HLS outputs (advanced_hls, "
+                               f"hls_audio); DASH protection (cenc_drm) is not supported yet",
+                               field=f"{prefix}.encryption")
+    if fmt.encryption is not None and (box.segment != "ts" or fmt.i_frames_only):
+        field = f"{prefix}.fmp4" if box.segment != "ts" else f"{prefix}.i_frames_only"
+        raise UnsupportedField(f"{field}: AES-128 encryption is made for TS segments without I-frame playlists "
+                               f"(FFmpeg encrypts TS segments only)", field=field)
     if fmt.i_frames_only and box.segment != "ts":
         raise UnsupportedField(f"{prefix}.i_frames_only: I-frame playlists are made for TS segments only "
                                f"(fmp4: 0)", field=f"{prefix}.i_frames_only")
@@ -312,17 +320,21 @@ def plan_streaming(fmt, *, source: Path, info, workdir: Path, ffmpeg: str, index
 
     if box.protocol == "hls":
         layout = HlsLayout(fmt, box, workdir)
+        keys = HlsKeys(fmt.encryption, workdir) if fmt.encryption is not None else None
         outputs_args, planned = _hls_outputs(fmt, box, layout, rungs, streams, audio_fmt, audio_codec, separate,
-                                             common, seg, index)
+                                             common, seg, index, keys)
         main = layout.master
         finish = HlsFinisher(fmt, box, layout, planned, workdir, separate and with_audio)
+        finish.keys = keys
     else:
+        keys = None
         outputs_args, planned, main = _dash_output(fmt, box, workdir, rungs, audio_fmt, audio_codec, common, seg,
                                                    index)
         finish = DashFinisher(fmt, box, workdir, planned, main)
     argv = [ffmpeg, *GLOBAL_ARGS, *inputs, *graph, *outputs_args]
+    before = keys.files if box.protocol == "hls" and keys is not None else {}
     return Plan(steps=[Step(argv, duration, "encode")], outputs=planned, notices=notices, main=main,
-                finish=finish)
+                finish=finish, write_files=before)
 
 
 def _check_rates(rungs: list[Rung], seg: float, prefix: str, has_streams: bool) -> None:
@@ -372,9 +384,12 @@ class HlsLayout:
         return self._dir(name) / (f"iframes_{name}.m3u8" if self.single else "iframes.m3u8")
 
 
-def _hls_muxer(box: Container, layout: HlsLayout, name: str, chunklist: Path, seg: float) -> list[str]:
+def _hls_muxer(box: Container, layout: HlsLayout, name: str, chunklist: Path, seg: float,
+               keys: "HlsKeys | None" = None) -> list[str]:
     args = ["-output_ts_offset", TS_OFFSET, "-f", "hls", "-hls_time", num(seg), "-hls_list_size", "0",
             "-hls_playlist_type", "vod", "-hls_flags", "independent_segments"]
+    if keys is not None:
+        args += ["-hls_key_info_file", str(keys.info_file(chunklist))]
     if box.segment == "fmp4":
         args += ["-hls_segment_type", "fmp4", "-hls_fmp4_init_filename", layout.init(name).name]
     else:
@@ -382,11 +397,45 @@ def _hls_muxer(box: Container, layout: HlsLayout, name: str, chunklist: Path, se
     return args + ["-hls_segment_filename", str(layout.segments(name)), str(chunklist)]
 
 
-def _hls_outputs(fmt, box, layout: HlsLayout, rungs, streams, audio_fmt, audio_codec, separate, common, seg, index):
+class HlsKeys:
+    """AES-128 for every segment of an HLS output: the user's key and IV or random ones. The key travels to FFmpeg
+    in a key-info file (never in argv); without ``key_url`` it is published beside the master playlist as
+    ``encryption.key`` (reachable only through this output's unguessable folder, like its segments) and each
+    media playlist names it by a relative URI."""
+
+    def __init__(self, enc, workdir: Path):
+        import secrets
+
+        self.workdir = workdir
+        self.key = bytes.fromhex(enc.key) if enc.key else secrets.token_bytes(16)
+        self.iv = enc.iv.lower() if enc.iv else secrets.token_hex(16)
+        self.key_url = enc.key_url
+        self.public = workdir / "encryption.key"
+        self.private = workdir / ".encryption.key"  # what FFmpeg reads when the user serves the key
+        self.files: dict[Path, bytes] = {self.public if not self.key_url else self.private: self.key}
+
+    def info_file(self, chunklist: Path) -> Path:
+        if self.key_url:
+            uri = self.key_url
+        else:
+            depth = len(chunklist.parent.relative_to(self.workdir).parts)
+            uri = "../" * depth + self.public.name
+        if any(c in uri for c in "\r\n"):
+            raise QueryError("encryption.key_url: must be one line", field="encryption.key_url")
+        path = self.workdir / f".keyinfo-{chunklist.parent.name}-{chunklist.stem}"
+        key_file = self.private if self.key_url else self.public
+        self.files[path] = f"{uri}\n{key_file}\n{self.iv}\n".encode()
+        return path
+
+
+def _hls_outputs(fmt, box, layout: HlsLayout, rungs, streams, audio_fmt, audio_codec, separate, common, seg, index,
+                 keys: HlsKeys | None = None):
     from vidmill.engine.plan import PlannedOutput
 
     args: list[str] = []
-    planned: list = [PlannedOutput(index, 0, "manifest", [layout.master], user_tag=fmt.tag)]
+    planned: list = [PlannedOutput(index, 0, "manifest",
+                                   [layout.master] + ([keys.public] if keys and not keys.key_url else []),
+                                   user_tag=fmt.tag)]
     for k, rung in enumerate(rungs):
         stream = streams[rung.stream_index]
         chunklist = layout.chunklist(rung.name, stream)
@@ -396,7 +445,7 @@ def _hls_outputs(fmt, box, layout: HlsLayout, rungs, streams, audio_fmt, audio_c
             a += ["-map", "0:a:0", *audio_args(rung.fmt, audio_codec)]
         else:
             a += ["-an"]
-        args += a + _hls_muxer(box, layout, rung.name, chunklist, seg)
+        args += a + _hls_muxer(box, layout, rung.name, chunklist, seg, keys)
         files = [chunklist] + ([layout.init(rung.name)] if box.segment == "fmp4" else [])
         if fmt.i_frames_only:
             files.append(layout.iframes(rung.name))
@@ -409,7 +458,7 @@ def _hls_outputs(fmt, box, layout: HlsLayout, rungs, streams, audio_fmt, audio_c
             chunklist = layout.chunklist(name, streams[j] if not rungs else None)
             chunklist.parent.mkdir(parents=True, exist_ok=True)
             args += ["-map", "0:a:0", *common, "-vn", *audio_args(afmt, audio_codec),
-                     *_hls_muxer(box, layout, name, chunklist, seg)]
+                     *_hls_muxer(box, layout, name, chunklist, seg, keys)]
             files = [chunklist] + ([layout.init(name)] if box.segment == "fmp4" else [])
             planned.append(PlannedOutput(index, j, "audio", files, (layout.segment_glob(name),),
                                          user_tag=afmt.tag if not rungs else None))
@@ -546,8 +595,26 @@ def _hvc1(hvcc: bytes) -> str:
     return ".".join(parts)
 
 
-def _probe_file(planned, workdir: Path, first_segment: Path) -> Path:
+def decrypted_copy(segment: Path, key: bytes, iv: str, dest: Path) -> Path:
+    """An AES-128 TS segment remuxed in the clear (FFmpeg's crypto protocol reads it), for probing only."""
+    import av
+
+    options = {"key": key.hex(), "iv": iv, "protocol_whitelist": "crypto,file"}
+    with av.open(f"crypto:{segment}", "r", options=options) as src, av.open(str(dest), "w", format="mpegts") as out:
+        streams = {s.index: out.add_stream_from_template(s) for s in src.streams if s.type in ("video", "audio")}
+        for packet in src.demux(*[s for s in src.streams if s.index in streams]):
+            if packet.dts is None:
+                continue
+            packet.stream = streams[packet.stream_index]
+            out.mux(packet)
+    return dest
+
+
+def _probe_file(planned, workdir: Path, first_segment: Path, keys: "HlsKeys | None" = None) -> Path:
     """The file that describes a rendition: its first segment, with the init segment in front for fMP4/WebM."""
+    if keys is not None:
+        return decrypted_copy(first_segment, keys.key, keys.iv,
+                              workdir / f".probe-{planned.stream_index}-{planned.kind}.ts")
     init = next((f for f in planned.files if f.name.startswith("init") or f.name.endswith("_init.mp4")), None)
     if init is None:
         return first_segment
@@ -571,6 +638,8 @@ def _frame_rate(text: str | None) -> str | None:
 class _Finisher:
     """Shared by HLS and CMAF: per rendition, measure bandwidth, read codecs and probe; then write the master."""
 
+    keys: "HlsKeys | None" = None
+
     def rendition(self, planned, playlist: Path, workdir: Path) -> tuple[list, dict]:
         from vidmill.engine import probe as probing
         from vidmill.errors import EncodeError
@@ -581,7 +650,7 @@ class _Finisher:
         missing = [p for _, p in entries if not p.is_file()]
         if missing:
             raise EncodeError(f"{playlist.name} names {missing[0].name}, which FFmpeg did not write")
-        probe_path = _probe_file(planned, workdir, entries[0][1])
+        probe_path = _probe_file(planned, workdir, entries[0][1], self.keys)
         facts = probing.output_facts(probing.probe(probe_path))
         measured = rates(entries)
         measured["codecs"] = ",".join(codec_strings(probe_path))

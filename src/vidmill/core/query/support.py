@@ -13,7 +13,8 @@ from vidmill.core.query.values import _choices
 from vidmill.core.query.vocabulary import AV1_CODECS, LCEVC_CODECS, VPX_CODECS
 from vidmill.errors import UnsupportedField
 
-SUPPORTED_OUTPUTS = frozenset({"mp4", "webm", "metadata", "advanced_hls", "hls_audio", "advanced_dash", "webm_dash"})
+SUPPORTED_OUTPUTS = frozenset({"mp4", "webm", "metadata", "advanced_hls", "hls_audio", "advanced_dash", "webm_dash",
+                               "repack", "mp3", "flac"})
 SUPPORTED_SOURCE_SCHEMES = frozenset({"http", "https"})
 SUPPORTED_VIDEO_CODECS = frozenset({"libx264", "libx265", "libvpx", "libvpx-vp9"})
 SUPPORTED_AUDIO_CODECS = frozenset({"aac", "libfdk_aac", "libvorbis", "libopus"})
@@ -46,8 +47,12 @@ HONOURED_FORMAT_FIELDS = frozenset({
     # streaming outputs (refused on file outputs by _check_streaming_fields)
     "stream", "playlist_name", "segment_duration", "i_frames_only", "fmp4", "create_m3u8_playlist",
     "separate_audio", "single_folder",
+    "encryption",  # AES-128 HLS (refused on other outputs by engine.streaming.check_static / _check_format)
+    # repack (refused on other outputs by _check_format)
+    "audio_copy", "video_copy", "subtitles_copy", "metadata_copy",
 })
 STREAMING_OUTPUTS = frozenset({"advanced_hls", "hls_audio", "advanced_dash", "webm_dash"})
+REPACK_ONLY_FIELDS = ("audio_copy", "video_copy", "subtitles_copy", "metadata_copy")
 STREAMING_ONLY_FIELDS = ("stream", "playlist_name", "segment_duration", "i_frames_only", "fmp4",
                          "create_m3u8_playlist", "separate_audio", "single_folder")
 # Defaults of fields whose default is not "absent/0" (a field equal to its default is not refused).
@@ -63,7 +68,6 @@ _GROUP_REASONS = {
     "stream": "streams (HLS/DASH renditions) are not supported yet by vidmill",
     "logo": "logo overlays are not supported yet by vidmill",
     "subtitles": "subtitles are not supported yet by vidmill",
-    "encryption": "AES-128 encryption is not supported yet by vidmill",
     "cenc_drm": "Widevine/PlayReady DRM is not supported yet by vidmill",
     "fps_drm": "FairPlay DRM is not supported yet by vidmill",
     "optimize_bitrate": "per-title encoding is not supported yet by vidmill",
@@ -132,6 +136,14 @@ def _check_format(fmt: Format, prefix: str) -> None:
             continue
         if not _is_default(getattr(fmt, attr), FORMAT_FIELD_DEFAULTS.get(wire)):
             _refuse(f"{prefix}.{wire}", _GROUP_REASONS.get(wire, f"{wire} is not supported yet by vidmill"))
+    if fmt.output != "repack":
+        for name in REPACK_ONLY_FIELDS:
+            if not _is_default(getattr(fmt, name), FORMAT_FIELD_DEFAULTS.get(name)):
+                _refuse(f"{prefix}.{name}", f"{name} is used with repack outputs only, not {fmt.output}")
+    elif fmt.audio_copy is False and fmt.video_copy is False:
+        _refuse(f"{prefix}.video_copy", "with video_copy and audio_copy both 0 a repack has nothing to copy")
+    if fmt.encryption is not None and fmt.output not in STREAMING_OUTPUTS:
+        _refuse(f"{prefix}.encryption", f"AES-128 encryption applies to HLS outputs, not {fmt.output}")
     if fmt.output in STREAMING_OUTPUTS:
         _check_streaming(fmt, prefix)
     else:

@@ -1,4 +1,4 @@
-"""vidmill's own output storage: publish finished files under ``files_root/<unguessable id>/``.
+"""The local destination, vidmill's own output storage: publish files under ``files_root/<unguessable id>/``.
 
 A publish is all-or-nothing: the files are renamed into a hidden staging directory and that directory is
 renamed to its final ``<id>`` name in one step, so a reader (or a retried job) never sees half a set.
@@ -9,12 +9,13 @@ Renames only: the work dir and ``files_root`` must be on the same filesystem (bo
 from __future__ import annotations
 
 import os
-import shutil
 import secrets
+import shutil
 import stat
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
+from vidmill.destinations.location import check_path
 from vidmill.errors import StorageError
 
 ID_BYTES = 24  # secrets.token_urlsafe(24): 32 characters, 192 bits
@@ -28,32 +29,21 @@ class Published:
     relative_path: str
     size: int
     path: Path
-    path_in_work: Path | None = field(default=None, compare=False)  # where it was before it was published
 
 
-def _relative_name(path: Path, base: Path | None) -> str:
-    if base is None:
-        return path.name
-    try:
-        rel = path.relative_to(base)
-    except ValueError:
-        raise StorageError(f"cannot publish {path.name}: not inside the output folder") from None
-    if ".." in rel.parts or not rel.parts:
-        raise StorageError(f"cannot publish {path.name}: not inside the output folder")
-    return rel.as_posix()
+def publish(files: list[Path], *, files_root: Path, names: list[str] | None = None) -> list[Published]:
+    """Move ``files`` (regular files, distinct names) to ``files_root/<new id>/<name>``.
 
-
-def publish(files: list[Path], *, files_root: Path, base: Path | None = None) -> list[Published]:
-    """Move ``files`` (regular files, distinct base names) to ``files_root/<new id>/<basename>``; with ``base``,
-    to ``files_root/<new id>/<path relative to base>`` (a streaming output keeps its folders).
-
-    Raises ``StorageError`` without moving anything permanently if a file is missing, not a regular file,
-    a duplicate name, or on another filesystem; on failure, files already moved are put back.
+    ``names`` are relative paths (``720p/seg_001.ts``) checked like destination keys; by default each
+    file's base name. Raises ``StorageError`` without moving anything permanently if a file is missing, not
+    a regular file, a duplicate name, or on another filesystem; on failure, files already moved are put back.
     """
     sources = [Path(f) for f in files]
     if not sources:
         raise StorageError("nothing to publish")
-    names = [_relative_name(p, base) for p in sources]
+    names = [check_path(n) for n in names] if names is not None else [p.name for p in sources]
+    if len(names) != len(sources):
+        raise StorageError("one name per file is needed")
     if len(set(names)) != len(names):
         raise StorageError("cannot publish two files with the same name")
     sizes = [_regular_size(p) for p in sources]
@@ -79,8 +69,7 @@ def publish(files: list[Path], *, files_root: Path, base: Path | None = None) ->
         _roll_back(moved, staging)
         raise StorageError(f"cannot publish outputs ({exc.strerror or exc})") from exc
     return [
-        Published(relative_path=f"{file_id}/{name}", size=size, path=final / name, path_in_work=src)
-        for name, size, src in zip(names, sizes, sources)
+        Published(relative_path=f"{file_id}/{name}", size=size, path=final / name) for name, size in zip(names, sizes)
     ]
 
 
@@ -128,4 +117,4 @@ def _roll_back(moved: list[tuple[Path, Path]], staging: Path) -> None:
             os.rename(target, src)
         except OSError:
             pass  # best effort; the staging dir is hidden and never served
-    shutil.rmtree(staging, ignore_errors=True)  # empty folders of a streaming output are all that is left
+    shutil.rmtree(staging, ignore_errors=True)  # what is left: empty subfolders
