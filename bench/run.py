@@ -1,5 +1,9 @@
 """`make bench`: vidmill against the same FFmpeg command run by hand, side by side in one run.
 
+Two sections: one MP4 rendition (service vs its own argv by hand), and a 4-rung HLS ladder (1080/720/480/360
+from a 20 s 1080p source the bench makes from ../shared/media) through the service against four separate FFmpeg
+runs by hand and against the best single hand-written command, with wall and CPU seconds.
+
 Measures one MP4 rendition: start_encode2 → status ``completed`` through a real vidmill server
 (download from a local origin, probe, encode, probe the output, publish) against the very argv
 the planner produced, run by hand on the same source. Pairs alternate (hand, service, hand, ...)

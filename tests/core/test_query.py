@@ -809,6 +809,11 @@ UNSUPPORTED = [
         id="logo-on-a-stream"),
     pytest.param(wrap({"source": SRC, "format": [{"output": "advanced_hls", "fmp4": 1, "i_frames_only": 1}]}),
         "format[0].i_frames_only", "TS segments only", id="iframes-fmp4"),
+    pytest.param(wrap({"source": SRC, "format": [{"output": "advanced_hls", "playlist_name": "video_1"}]}),
+        "format[0].playlist_name", "must end with .m3u8", id="hls-playlist-extension"),
+    pytest.param(wrap({"source": SRC, "format": [{"output": "advanced_dash", "stream": [
+        {"resolution": 360, "chunklist_name": "a.m3u8"}]}]}), "format[0].stream[0].chunklist_name",
+        "HLS outputs", id="chunklist-on-dash"),
     pytest.param(wrap({"source": SRC, "format": [{"output": "advanced_dash", "encryption": {"key": "00" * 16}}]}),
         "format[0].encryption", "applies to HLS outputs", id="aes-on-dash"),
     pytest.param(wrap({"source": SRC, "format": [{"output": "advanced_hls", "fmp4": 1,

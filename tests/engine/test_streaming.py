@@ -245,3 +245,18 @@ def test_aes128_with_key_url_does_not_publish_the_key(tmp_path, media):
     assert "encryption.key" not in files and not any(f.startswith(".") for f in files)
     assert '#EXT-X-KEY:METHOD=AES-128,URI="https://keys.example.com/k1",IV=0x' + "0f" * 16 in \
         described[1].files[0].read_text()
+
+
+def test_single_folder_names_that_would_collide_are_refused(tmp_path, media):
+    with pytest.raises(QueryError) as err:
+        make(tmp_path, media, {"output": "advanced_hls", "single_folder": 1, "duration": 1, "stream": [
+            {"resolution": 144, "chunklist_name": "chunklist_video_2.m3u8"}, {"resolution": 96}]})
+    assert err.value.field == "format[0].stream" and "chunklist_video_2.m3u8" in err.value.message
+
+
+def test_a_source_without_audio_makes_a_video_only_ladder(tmp_path, media):
+    plan, described, _ = make(tmp_path, media, {"output": "advanced_hls", "segment_duration": 2, "duration": 2,
+                                                "stream": [{"resolution": 144}]}, source="city_cc0_720x405_mpeg2.mpg")
+    text = plan.main.read_text()
+    assert "AUDIO=" not in text and 'CODECS="avc1.' in text and ",mp4a" not in text
+    assert [d.kind for d in described] == ["manifest", "video"]

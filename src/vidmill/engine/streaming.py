@@ -138,6 +138,16 @@ def check_static(fmt, prefix: str) -> None:
                                  f"its segments cannot start at the same times as the other streams'; use one "
                                  f"frame rate for every stream or a segment_duration that fits them all",
                                  field=field)
+    ext = ".m3u8" if box.protocol == "hls" else ".mpd"
+    if fmt.playlist_name and not fmt.playlist_name.lower().endswith(ext):
+        raise QueryError(f"{prefix}.playlist_name: the {fmt.output} playlist's name must end with {ext}",
+                         field=f"{prefix}.playlist_name")
+    for j, stream in enumerate(streams):
+        if stream is not None and stream.chunklist_name and (
+                box.protocol != "hls" or not stream.chunklist_name.lower().endswith(".m3u8")):
+            field = f"{prefix}.stream[{j}].chunklist_name"
+            why = "must end with .m3u8" if box.protocol == "hls" else f"is used with HLS outputs, not {fmt.output}"
+            raise QueryError(f"{field}: a chunklist name {why}", field=field)
     if box.protocol == "hls" and fmt.single_folder:
         names = [s.chunklist_name for s in streams if s is not None and s.chunklist_name]
         for j, stream in enumerate(streams):
@@ -465,6 +475,11 @@ def _hls_outputs(fmt, box, layout: HlsLayout, rungs, streams, audio_fmt, audio_c
     if not audio_codec and not rungs:
         raise QueryError(f"format[{index}].output: the source has no audio stream for an {fmt.output} output",
                          field=f"format[{index}].output")
+    names = [f for out in planned for f in out.files]
+    clash = next((f for f in names if names.count(f) > 1), None)
+    if clash is not None:
+        field = f"format[{index}].playlist_name" if clash == layout.master else f"format[{index}].stream"
+        raise QueryError(f"{field}: two files of this output would both be named {clash.name}", field=field)
     return args, planned
 
 
