@@ -1,5 +1,9 @@
 """`make bench`: vidmill against the same FFmpeg command run by hand, side by side in one run.
 
+Two sections: one MP4 rendition (service vs its own argv by hand), and a 4-rung HLS ladder (1080/720/480/360
+from a 20 s 1080p source the bench makes from ../shared/media) through the service against four separate FFmpeg
+runs by hand and against the best single hand-written command, with wall and CPU seconds.
+
 Measures one MP4 rendition: start_encode2 → status ``completed`` through a real vidmill server
 (download from a local origin, probe, encode, probe the output, publish) against the very argv
 the planner produced, run by hand on the same source. Pairs alternate (hand, service, hand, ...)
@@ -13,6 +17,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -34,6 +39,83 @@ from vidmill.engine.plan import decide_upscale, plan_output  # noqa: E402
 MEDIA = ROOT.parent / "shared" / "media"
 SOURCE = "bbb_trailer_720p_55s_mp3.mp4"
 FORMAT = {"output": "mp4", "size": "1280x720", "video_codec": "libx264"}
+LADDER_SOURCE = "ladder_1080p_20s.mp4"  # made from SOURCE by make_ladder_source (never committed)
+LADDER = {"output": "advanced_hls", "segment_duration": 4, "video_codec": "libx264",
+          "stream": [{"resolution": r} for r in (1080, 720, 480, 360)]}
+
+
+def cpu_children() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def cpu_of(pid: int) -> float:
+    """CPU seconds of a process and its reaped children (FFmpeg runs as the server's child)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def make_ladder_source(folder: Path) -> Path:
+    """A 20 s 1080p24 H.264/AAC source cut from the trailer and upscaled (the media holds no 1080p footage)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / LADDER_SOURCE
+    if not out.exists():
+        subprocess.run([ffmpeg_bin.ffmpeg_exe(), "-y", "-loglevel", "error", "-ss", "10", "-t", "20", "-i",
+                        str(MEDIA / SOURCE), "-vf", "scale=1920:1080", "-c:v", "libx264", "-preset", "veryfast",
+                        "-crf", "18", "-c:a", "aac", "-b:a", "128k", str(out)], check=True)
+    return out
+
+
+def ladder_plan(work: Path, source: Path):
+    from vidmill.pipeline import plan_job
+
+    query = parse_query(json.dumps({"query": {"source": "https://bench.invalid/s.mp4", "format": [LADDER]}}))
+    pj = probing.probe(source)
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    return plan_job(query, query.format[0], 0, src=source, info=probing.media_info(pj), probe_json=pj,
+                    workdir=work)
+
+
+def split_outputs(argv: list[str]) -> tuple[list[str], list[str], list[list[str]]]:
+    """The planner's one-process ladder argv as (head before the graph, the graph, per-output option lists)."""
+    i = argv.index("-filter_complex")
+    head, graph, rest = argv[:i], argv[i + 1], argv[i + 2:]
+    outputs, current = [], []
+    for a in rest:
+        current.append(a)
+        if a.endswith(".m3u8"):
+            outputs.append(current)
+            current = []
+    return head, graph, outputs
+
+
+def separate_runs(argv: list[str], work: Path) -> list[list[str]]:
+    """The same renditions as separate FFmpeg runs, one per rung, each decoding the source itself and scaling
+    with its own -vf (the audio rendition rides with the first run)."""
+    head, graph, outputs = split_outputs(argv)
+    chains = {}
+    for part in graph.split(";"):
+        label = part[part.rindex("[") + 1:-1]
+        chains[label] = part[part.index("]") + 1:part.rindex("[")]
+    runs = []
+    for k, out in enumerate([o for o in outputs if o[1].startswith("[v")]):
+        opts = list(out)
+        label = opts[1][1:-1]
+        opts[0:2] = ["-map", "0:v:0", "-vf", chains[label]]
+        runs.append([*head, *opts])
+    audio = [o for o in outputs if not o[1].startswith("[v")]
+    runs[0] += [a for o in audio for a in o]
+    return runs
+
+
+def timed(argvs: list[list[str]], cwd: Path) -> tuple[float, float]:
+    cpu0, t0 = cpu_children(), time.perf_counter()
+    for argv in argvs:
+        subprocess.run(argv, check=True, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+    return time.perf_counter() - t0, cpu_children() - cpu0
 
 
 def hand_run(work: Path, source: Path) -> tuple[float, list[str]]:
@@ -51,11 +133,12 @@ def hand_run(work: Path, source: Path) -> tuple[float, list[str]]:
     return time.perf_counter() - t0, plan.steps[-1].argv
 
 
-def service_run(api: httpx.Client, session: str, source_url: str, receiver: CallbackReceiver, *,
-                destination: dict | None = None, fmt: dict = FORMAT) -> float:
+def service_run(api: httpx.Client, session: str, source_url: str, receiver: CallbackReceiver,
+                fmt: dict | None = None, *, destination: dict | None = None) -> float:
     """start_encode2 posted → the ``saved`` callback (status ``completed``) arrives. Timing on the callback
     rather than on a tight status-poll loop keeps the measuring itself from stealing CPU from FFmpeg."""
     token = api.post("/v1/create_task", data={"token": session}).json()["task_token"]
+    fmt = fmt or FORMAT
     fmt = {**fmt, "destination": destination} if destination else fmt
     query = json.dumps({"query": {"source": source_url, "format": [fmt], "callback_url": receiver.url}})
     t0 = time.perf_counter()
@@ -75,41 +158,12 @@ def service_run(api: httpx.Client, session: str, source_url: str, receiver: Call
     raise RuntimeError("no saved callback within 600 s")
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--pairs", type=int, default=7)
-    ap.add_argument("--storage-pairs", type=int, default=5, help="S3 vs local pairs (0: skip the storage bench)")
-    ap.add_argument("--only-storage", action="store_true",
-                    help="run only the storage bench and replace its sections in BENCHMARKS.md")
-    args = ap.parse_args()
-    if args.only_storage:
-        return only_storage(args.storage_pairs)
-    out = ROOT / "bench" / "out"
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
-    rows = []
-    with StaticServer(MEDIA) as origin, VidmillServer(out / "data", env={"VIDMILL_WORKERS": "1"}) as server, \
-            CallbackReceiver() as receiver, httpx.Client(base_url=server.url, timeout=60) as api:
-        session = api.post("/v1/access_token", data={"api_key": server.api_key}).json()["token"]
-        argv = None
-        service_run(api, session, f"{origin.url}/{SOURCE}", receiver)  # warm-up: page cache, imports
-        for i in range(args.pairs):
-            hand, argv = hand_run(out / "hand", MEDIA / SOURCE)
-            svc = service_run(api, session, f"{origin.url}/{SOURCE}", receiver)
-            rows.append((hand, svc, svc / hand))
-            print(f"pair {i + 1}: hand {hand:.2f}s  service {svc:.2f}s  ratio {svc / hand:.3f}", flush=True)
+def mp4_section(rows, argv, out) -> list[str]:
     med_hand = statistics.median(r[0] for r in rows)
     med_svc = statistics.median(r[1] for r in rows)
     med_ratio = statistics.median(r[2] for r in rows)
-    shown_argv = " ".join(a if a and " " not in a else repr(a) for a in argv)
-    shown_argv = shown_argv.replace(str(ROOT.parent), "…").replace(str(out), "…")
-    lines = [
-        "# Benchmarks",
-        "",
-        f"Written by `make bench` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: "
-        f"{platform.machine()}, {os.cpu_count()} CPUs, FFmpeg {ffmpeg_bin.ffmpeg_version()} (imageio-ffmpeg).",
-        "These machines are noisy: compare the ratios, measured side by side in one run, not absolute times.",
-        "",
+    shown_argv = show(argv, out)
+    return [
         "## One MP4 rendition: service vs the same FFmpeg command by hand",
         "",
         f"Source `{SOURCE}` (H.264 1280x720 24 fps, 55 s, MP3) from a local HTTP origin; format `{json.dumps(FORMAT)}`.",
@@ -134,20 +188,124 @@ def main() -> int:
         shown_argv,
         "```",
         "",
-        "Naive per-rendition runs vs one-decode ladders: not measured yet (ladders arrive with HLS/DASH).",
+    ]
+
+
+def show(argv, out) -> str:
+    text = " ".join(a if a and " " not in a else repr(a) for a in argv)
+    return text.replace(str(ROOT.parent), "…").replace(str(out), "…")
+
+
+def ladder_section(rows, single_argv, runs, out) -> list[str]:
+    """rows: (service wall, service cpu, separate wall, separate cpu, single wall, single cpu)."""
+    med = [statistics.median(r[i] for r in rows) for i in range(6)]
+    ratio_sep = statistics.median(r[0] / r[2] for r in rows)
+    ratio_single = statistics.median(r[0] / r[4] for r in rows)
+    return [
+        "## A 4-rung HLS ladder: service vs four separate runs vs one hand-written command",
         "",
+        f"Source `{LADDER_SOURCE}`: 20 s of `{SOURCE}` upscaled to 1920x1080 24 fps (H.264 CRF 18, AAC), made",
+        f"by the bench itself. Format `{json.dumps(LADDER)}`: 1080/720/480/360, x264 at vidmill's defaults,",
+        "4 s segments, one shared AAC rendition. Three ways, alternated in each round after one warm-up task:",
+        "",
+        "- **vidmill**: the task through the server (download, probe, one FFmpeg process: decode once, split,",
+        "  scale + encode each rung; segments measured for the master playlist, published), timed to the `saved`",
+        "  callback; CPU is the server process and its reaped FFmpeg children.",
+        "- **four separate runs**: the same renditions, one FFmpeg per rung run one after the other by hand, each",
+        "  decoding the source and scaling with its own `-vf` (the audio rendition rides with the first).",
+        "- **one hand-written command**: the best single command found (see docs/architecture.md: split-then-",
+        "  scale measured against mapping the input N times), run by hand on the file already on disk.",
+        "",
+        "| round | vidmill wall / CPU (s) | 4 separate wall / CPU (s) | 1 command wall / CPU (s) |"
+        " vidmill ÷ separate | vidmill ÷ 1 command |",
+        "|---:|---:|---:|---:|---:|---:|",
+        *[f"| {i + 1} | {r[0]:.2f} / {r[1]:.2f} | {r[2]:.2f} / {r[3]:.2f} | {r[4]:.2f} / {r[5]:.2f} | "
+          f"{r[0] / r[2]:.3f} | {r[0] / r[4]:.3f} |" for i, r in enumerate(rows)],
+        f"| **median** | **{med[0]:.2f} / {med[1]:.2f}** | **{med[2]:.2f} / {med[3]:.2f}** | "
+        f"**{med[4]:.2f} / {med[5]:.2f}** | **{ratio_sep:.3f}** | **{ratio_single:.3f}** |",
+        "",
+        f"Median wall ratio vidmill ÷ four separate runs **{ratio_sep:.3f}** (target ≤ 0.80); vidmill ÷ the one",
+        f"hand-written command **{ratio_single:.3f}** (target ≤ 1.05). CPU: vidmill {med[1]:.1f} s, separate runs "
+        f"{med[3]:.1f} s ({med[1] / med[3]:.3f}x), one command {med[5]:.1f} s.",
+        "",
+        "The one hand-written command:",
+        "",
+        "```",
+        show(single_argv, out),
+        "```",
+        "",
+        "The first of the four separate runs:",
+        "",
+        "```",
+        show(runs[0], out),
+        "```",
+        "",
+    ]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--pairs", type=int, default=7, help="MP4 pairs (0: keep the MP4 section already written)")
+    ap.add_argument("--ladder-rounds", type=int, default=3)
+    ap.add_argument("--storage-pairs", type=int, default=5, help="S3 vs local pairs (0: skip the storage bench)")
+    ap.add_argument("--only-storage", action="store_true",
+                    help="run only the storage bench and replace its sections in BENCHMARKS.md")
+    args = ap.parse_args()
+    if args.only_storage:
+        return only_storage(args.storage_pairs)
+    out = ROOT / "bench" / "out"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    ladder_media = make_ladder_source(out / "media")
+    rows, ladder_rows = [], []
+    argv = None
+    with StaticServer(MEDIA) as origin, StaticServer(out / "media") as ladder_origin, \
+            VidmillServer(out / "data", env={"VIDMILL_WORKERS": "1"}) as server, \
+            CallbackReceiver() as receiver, httpx.Client(base_url=server.url, timeout=60) as api:
+        session = api.post("/v1/access_token", data={"api_key": server.api_key}).json()["token"]
+        if args.pairs:
+            service_run(api, session, f"{origin.url}/{SOURCE}", receiver)  # warm-up: page cache, imports
+        for i in range(args.pairs):
+            hand, argv = hand_run(out / "hand", MEDIA / SOURCE)
+            svc = service_run(api, session, f"{origin.url}/{SOURCE}", receiver)
+            rows.append((hand, svc, svc / hand))
+            print(f"pair {i + 1}: hand {hand:.2f}s  service {svc:.2f}s  ratio {svc / hand:.3f}", flush=True)
+        ladder_url = f"{ladder_origin.url}/{LADDER_SOURCE}"
+        service_run(api, session, ladder_url, receiver, LADDER)  # warm-up
+        single = ladder_plan(out / "single", ladder_media).steps[0].argv
+        runs = separate_runs(ladder_plan(out / "separate", ladder_media).steps[0].argv, out / "separate")
+        for i in range(args.ladder_rounds):
+            cpu0 = cpu_of(server.proc.pid)
+            svc = service_run(api, session, ladder_url, receiver, LADDER)
+            svc_cpu = cpu_of(server.proc.pid) - cpu0
+            ladder_plan(out / "separate", ladder_media)  # fresh folders
+            sep, sep_cpu = timed(runs, out / "separate")
+            ladder_plan(out / "single", ladder_media)
+            one, one_cpu = timed([single], out / "single")
+            ladder_rows.append((svc, svc_cpu, sep, sep_cpu, one, one_cpu))
+            print(f"ladder round {i + 1}: vidmill {svc:.2f}s/{svc_cpu:.1f}cpu  separate {sep:.2f}s/{sep_cpu:.1f}cpu  "
+                  f"one command {one:.2f}s/{one_cpu:.1f}cpu", flush=True)
+    previous = (ROOT / "BENCHMARKS.md").read_text() if (ROOT / "BENCHMARKS.md").exists() else ""
+    if rows:
+        mp4 = mp4_section(rows, argv, out)
+    else:
+        kept = previous.split("## One MP4 rendition", 1)[1].split("\n## ", 1)[0] if "## One MP4" in previous else ""
+        mp4 = ["## One MP4 rendition" + kept.rstrip("\n"), ""] if kept else []
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Written by `make bench` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: "
+        f"{platform.machine()}, {os.cpu_count()} CPUs, FFmpeg {ffmpeg_bin.ffmpeg_version()} (imageio-ffmpeg).",
+        "These machines are noisy: compare the ratios, measured side by side in one run, not absolute times.",
+        "",
+        *mp4,
+        *ladder_section(ladder_rows, single, runs, out),
     ]
     if args.storage_pairs:
         lines += storage_bench(out / "storage", args.storage_pairs)
     (ROOT / "BENCHMARKS.md").write_text("\n".join(lines))
-    print(f"median ratio {med_ratio:.3f}; wrote BENCHMARKS.md")
+    print("wrote BENCHMARKS.md")
     return 0
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process and its reaped children (FFmpeg), from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
 def _phases(db: Path, task_tokens: list[str]) -> dict[str, list[float]]:
@@ -191,14 +349,14 @@ def storage_bench(out: Path, pairs: int, *, fmt: dict = FORMAT, upload_bytes: in
                 CallbackReceiver() as receiver, httpx.Client(base_url=server.url, timeout=60) as api:
             session = api.post("/v1/access_token", data={"api_key": server.api_key}).json()["token"]
             local_url = f"{origin.url}/{SOURCE}"
-            service_run(api, session, s3_source, receiver, destination=s3_dest, fmt=fmt)  # warm-up
+            service_run(api, session, s3_source, receiver, fmt, destination=s3_dest)  # warm-up
             moto_cpu = 0.0
             for i in range(pairs):
-                c0 = _cpu_seconds(server.proc.pid)
-                local = service_run(api, session, local_url, receiver, fmt=fmt)
-                c1, m1 = _cpu_seconds(server.proc.pid), _cpu_seconds(moto._p.proc.pid)
-                remote = service_run(api, session, s3_source, receiver, destination=s3_dest, fmt=fmt)
-                c2, m2 = _cpu_seconds(server.proc.pid), _cpu_seconds(moto._p.proc.pid)
+                c0 = cpu_of(server.proc.pid)
+                local = service_run(api, session, local_url, receiver, fmt)
+                c1, m1 = cpu_of(server.proc.pid), cpu_of(moto._p.proc.pid)
+                remote = service_run(api, session, s3_source, receiver, fmt, destination=s3_dest)
+                c2, m2 = cpu_of(server.proc.pid), cpu_of(moto._p.proc.pid)
                 moto_cpu += m2 - m1
                 rows.append((local, remote, remote / local, c1 - c0, c2 - c1))
                 print(f"storage pair {i + 1}: local {local:.2f}s ({c1 - c0:.1f} CPU s)  s3 {remote:.2f}s "
@@ -213,13 +371,13 @@ def storage_bench(out: Path, pairs: int, *, fmt: dict = FORMAT, upload_bytes: in
         settings = Settings(data_dir=out, allow_private_networks=True, storage_plain_http_hosts="127.0.0.1")
         s3.create_bucket(Bucket="throughput")
         before = resource.getrusage(resource.RUSAGE_SELF)
-        m0 = _cpu_seconds(moto._p.proc.pid)
+        m0 = cpu_of(moto._p.proc.pid)
         t0 = time.perf_counter()
         destinations.put([destinations.OutputFile("sparse-1g.bin", big)],
                          destinations.Target(url=f"s3://127.0.0.1:{moto.port}/throughput/sparse-1g.bin",
                                              key=moto.key, secret=moto.secret), settings=settings)
         upload_s = time.perf_counter() - t0
-        upload_moto_cpu = _cpu_seconds(moto._p.proc.pid) - m0
+        upload_moto_cpu = cpu_of(moto._p.proc.pid) - m0
         after = resource.getrusage(resource.RUSAGE_SELF)
         cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         assert s3.head_object(Bucket="throughput", Key="sparse-1g.bin")["ContentLength"] == upload_bytes

@@ -159,10 +159,12 @@ def _transcode_in(tmp: Path, query, local_source: Path | None, out_dir: Path) ->
         rt.db.dispose()
 
 
-def _collect(files_dir: Path, job, out_dir: Path) -> Path:
+def _collect(files_dir: Path, job, out_dir: Path) -> Path | str:
     """Move a job's published files to ``out_dir`` (one file: ``<index>-<name>``; a streaming output: a folder
     ``<index>-<kind>/`` keeping its tree) and return the path of its main file."""
     result = job.result or {}
+    if result.get("landed"):  # stored at the user's destination: say where
+        return result["landed"][0]["url"]
     rels = [f["path"] for f in result.get("files", [])]
     main = result.get("main") or rels[0]
     if len(rels) == 1:

@@ -146,10 +146,9 @@ def _run(ctx: JobContext, claimed: Claimed, fmt: Format, jdir: Path, cancel: thr
         return
     if plan.steps:
         jobs.set_status(claimed.job_id, claimed.owner, JobStatus.ENCODING, percent=0.0)
-    run_plan(plan, jdir, on_progress=_Progress(ctx, claimed, len(plan.steps)),
-             timeout_s=settings.job_timeout_seconds, cancel=cancel)
-    if plan.finish is not None:
-        jobs.add_warnings(claimed.task_id, [n.to_dict() for n in plan.finish(jdir)])
+    notices = run_plan(plan, jdir, on_progress=_Progress(ctx, claimed, len(plan.steps)),
+                       timeout_s=settings.job_timeout_seconds, cancel=cancel)
+    jobs.add_warnings(claimed.task_id, [n.to_dict() for n in notices])
     jobs.set_status(claimed.job_id, claimed.owner, JobStatus.SAVING)
     described = describe_outputs(plan, jdir)
     files = [f for d in described for f in d.files]
@@ -169,8 +168,12 @@ def plan_job(query: Query, fmt: Format, index: int, *, src: Path, info, probe_js
 
 
 def run_plan(plan, workdir: Path, *, on_progress=None, timeout_s: float | None = None,
-             cancel: threading.Event | None = None) -> None:
-    """Run a plan's FFmpeg steps in ``workdir``, write its generated files, and check every known output exists."""
+             cancel: threading.Event | None = None) -> list:
+    """Run a plan's FFmpeg steps in ``workdir``, write its generated files, run its ``finish`` (manifests measured
+    from the segments) and check every known output exists. Returns the notices ``finish`` added."""
+    for path, data in (plan.write_files or {}).items():  # before the steps: FFmpeg may read them (key info)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_bytes(data)
     for i, step in enumerate(plan.steps):
         if hasattr(on_progress, "step"):
             on_progress.step = i
@@ -178,13 +181,12 @@ def run_plan(plan, workdir: Path, *, on_progress=None, timeout_s: float | None =
             raise EncodeError("stopped")
         runner.run(step.argv, duration_s=step.duration_s, on_progress=on_progress, timeout_s=timeout_s,
                    cancel=cancel, cwd=workdir)
-    for path, data in (plan.write_files or {}).items():
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_bytes(data)
+    notices = plan.finish(workdir) if plan.finish is not None else []
     for out in plan.outputs:
         missing = [p for p in out.files if not Path(p).is_file() or Path(p).stat().st_size == 0]
         if missing:
             raise EncodeError(f"FFmpeg finished but produced no {missing[0].name}")
+    return notices
 
 
 @dataclass
@@ -220,61 +222,39 @@ def _top(described: list[DescribedOutput]) -> DescribedOutput | None:
 
 def _publish(ctx: JobContext, claimed: Claimed, files: list[Path], *, base: Path,
              described: list[DescribedOutput], main: Path | None, cancel: threading.Event | None = None) -> None:
-    """Store the job's files at its destination(s), or in vidmill's own storage (served under /files)."""
+    """Store every file of the output (names relative to ``base``, the main file first) at its destination(s),
+    or in vidmill's own storage, and record where each rendition's main file went."""
+    if main in files:
+        files = [main, *(f for f in files if f != main)]
+    names = [f.relative_to(base).as_posix() for f in files]
     targets = [destinations.Target.from_dict(d) for d in claimed.spec.get("destination") or []]
     if targets:
-        _put_at_destinations(ctx, claimed, files, base=base, described=described, main=main, targets=targets,
-                             cancel=cancel)
-        return
-    published = local_storage.publish(files, files_root=ctx.settings.files_dir, base=base)
-    by_path = {p.path_in_work: p for p in published}
-    size = sum(p.size for p in published)
+        outputs = [destinations.OutputFile(n, p) for n, p in zip(names, files)]
+        landed = destinations.put_all(outputs, targets, settings=ctx.settings, cancel=cancel)
+        stored = {
+            "files": [{"name": f.name, "size": f.size} for f in landed[0]],
+            "storage": landed[0][0].storage["type"],
+            # where the main file went, per destination: what status renders as url / storage
+            "landed": [{"url": each[0].url, "storage": each[0].storage} for each in landed],
+        }
+        size = sum(f.size for f in landed[0])
+        where = {n: {"url": f.url} for n, f in zip(names, landed[0])}
+    else:
+        published = local_storage.publish(files, files_root=ctx.settings.files_dir, names=names)
+        stored = {"files": [{"path": p.relative_path, "size": p.size} for p in published], "storage": "local",
+                  "main": published[0].relative_path}
+        size = sum(p.size for p in published)
+        where = {n: {"main": p.relative_path} for n, p in zip(names, published)}
     top = _top(described)
     facts = top.facts if top else {}
     duration = facts.get("duration") if top and top.kind != "metadata" else None
     bitrate = round(size * 8 / 1000 / duration) if duration else None
-    result = {
-        "storage": "local",
-        "files": [{"path": p.relative_path, "size": p.size} for p in published],
-        "main": by_path[main].relative_path if main in by_path else published[0].relative_path,
-        "facts": facts,
-        "outputs": [{"stream": d.stream_index, "kind": d.kind, "user_tag": d.user_tag, "facts": d.facts,
-                     "main": by_path[d.files[0]].relative_path if d.files and d.files[0] in by_path else None}
-                    for d in described],
-        "size": size,
-        "duration": duration,
-        "bitrate": bitrate,
-    }
-    ctx.jobs.complete(claimed.job_id, claimed.owner, result)
-
-
-def _put_at_destinations(ctx: JobContext, claimed: Claimed, files: list[Path], *, base: Path,
-                         described: list[DescribedOutput], main: Path | None,
-                         targets: list, cancel: threading.Event | None) -> None:
-    """Upload to the user's destination(s) (a list fans out); the main file goes first, its URL is the status url."""
-    main = main if main in files else files[0]
-    ordered = [main] + [f for f in files if f != main]
-    outputs = [destinations.OutputFile(local_storage.relative_name(p, base), p) for p in ordered]
-    landed = destinations.put_all(outputs, targets, settings=ctx.settings, cancel=cancel)
-    first = {f.name: f for f in landed[0]}
-    names = {o.path: o.name for o in outputs}
-    size = sum(f.size for f in landed[0])
-    top = _top(described)
-    facts = top.facts if top else {}
-    duration = facts.get("duration") if top and top.kind != "metadata" else None
-    result = {
-        "storage": landed[0][0].storage["type"],
-        "files": [{"name": f.name, "size": f.size} for f in landed[0]],
-        # where the main file went, per destination: what status renders as url / storage
-        "landed": [{"url": each[0].url, "storage": each[0].storage} for each in landed],
-        "facts": facts,
-        "outputs": [{"stream": d.stream_index, "kind": d.kind, "user_tag": d.user_tag, "facts": d.facts,
-                     "url": first[names[d.files[0]]].url if d.files and d.files[0] in names else None}
-                    for d in described],
-        "size": size,
-        "duration": duration,
-        "bitrate": round(size * 8 / 1000 / duration) if duration else None,
-    }
+    outputs = []
+    for d in described:
+        first = d.files[0].relative_to(base).as_posix() if d.files else None
+        outputs.append({"stream": d.stream_index, "kind": d.kind, "user_tag": d.user_tag, "facts": d.facts,
+                        **where.get(first, {})})
+    result = {**stored, "facts": facts, "outputs": outputs, "size": size, "duration": duration, "bitrate": bitrate}
     ctx.jobs.complete(claimed.job_id, claimed.owner, result)
 
 

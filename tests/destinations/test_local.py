@@ -176,21 +176,3 @@ def test_publish_refuses_names_that_escape(tmp_path):
     with pytest.raises(StorageError, match="refused"):
         publish([tmp_path / "a.ts"], files_root=tmp_path / "files", names=["../a.ts"])
     assert (tmp_path / "a.ts").exists()
-
-def test_publish_with_a_base_keeps_the_folders_of_a_streaming_output(work, files_root):
-    (work / "video_1").mkdir()
-    master = make(work, "playlist.m3u8", b"#EXTM3U\n")
-    segment = make(work / "video_1", "segment_00000.ts", b"G" * 188)
-    published = publish([master, segment], files_root=files_root, base=work)
-    file_id = published[0].relative_path.split("/")[0]
-    assert [p.relative_path for p in published] == [f"{file_id}/playlist.m3u8", f"{file_id}/video_1/segment_00000.ts"]
-    assert (files_root / file_id / "video_1" / "segment_00000.ts").read_bytes() == b"G" * 188
-    assert published[1].path_in_work == segment
-
-
-def test_publish_with_a_base_refuses_files_outside_it(work, files_root, tmp_path):
-    outside = make(tmp_path, "elsewhere.ts", b"x")
-    inside = make(work, "playlist.m3u8", b"#EXTM3U\n")
-    with pytest.raises(StorageError, match="not inside the output folder"):
-        publish([inside, outside], files_root=files_root, base=work)
-    assert inside.exists() and outside.exists() and not any(files_root.glob("*/*"))

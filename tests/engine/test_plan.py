@@ -657,7 +657,7 @@ def test_metadata_has_no_ffmpeg_step():
 
 def test_unsupported_output_kind():
     with pytest.raises(UnsupportedField) as err:
-        plan(fmt(output="mp3"))
+        plan(fmt(output="gif"))
     assert err.value.field == "format[0].output"
 
 

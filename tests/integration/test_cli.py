@@ -96,3 +96,17 @@ def test_bad_input_is_one_clear_line_and_a_non_zero_exit(tmp_path, args, env, me
     assert out.returncode != 0
     assert out.stderr.count("\n") == 1 and out.stderr.startswith("vidmill: "), out.stderr
     assert message in out.stderr and "Traceback" not in out.stderr
+
+
+def test_transcode_makes_an_hls_ladder_with_the_server_pipeline(tmp_path, media):
+    q = tmp_path / "q.json"
+    q.write_text(json.dumps({"format": [{"output": "advanced_hls", "segment_duration": 2, "duration": 2,
+                                         "stream": [{"resolution": 144}, {"resolution": 96}]}]}))
+    out = _vidmill("transcode", str(media / "bbb_720p_5s_aac51.mp4"), "--query", str(q), "--out",
+                   str(tmp_path / "out"))
+    assert out.returncode == 0, out.stderr
+    master = Path(out.stdout.strip())
+    assert master == tmp_path / "out" / "0-advanced_hls" / "playlist.m3u8"
+    assert "video_2/chunklist.m3u8" in master.read_text()
+    assert (master.parent / "video_2" / "segment_00000.ts").is_file()
+    assert (master.parent / "audio_1" / "chunklist.m3u8").is_file()

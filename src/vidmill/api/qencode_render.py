@@ -116,6 +116,14 @@ def _prefix(list_name: str) -> str:
     return list_name[:-1] if list_name != "texts" else "text"
 
 
+def _landed(result: dict, kind: str) -> dict:
+    """An output stored at the user's destination: its URL and storage (first destination of a fan-out)."""
+    landed = result.get("landed")
+    if not landed:
+        return {}
+    return {"url": landed[0]["url"], "storage": {**landed[0]["storage"], "format": kind}}
+
+
 def render_status(view: TaskView, settings: Settings) -> dict:
     lists: dict[str, list] = {"videos": [], "audios": [], "images": [], "texts": []}
     for job in view.jobs:
@@ -150,7 +158,7 @@ def render_status(view: TaskView, settings: Settings) -> dict:
             item["streams"] = [{
                 "tag": f"{'audio' if o['kind'] == 'audio' else prefix}-{job.index}-{o['stream']}",
                 "user_tag": o.get("user_tag"),
-                "url": file_url(settings, o["main"]) if o.get("main") else o.get("url"),
+                "url": o.get("url") or (file_url(settings, o["main"]) if o.get("main") else None),
                 "meta": render_meta(o.get("facts") or {}),
             } for o in renditions]
         lists[name].append(item)

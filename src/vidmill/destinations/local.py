@@ -12,7 +12,7 @@ import os
 import secrets
 import shutil
 import stat
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from vidmill.destinations.location import check_path
@@ -29,26 +29,10 @@ class Published:
     relative_path: str
     size: int
     path: Path
-    path_in_work: Path | None = field(default=None, compare=False)  # where it was before it was published
 
 
-def relative_name(path: Path, base: Path | None) -> str:
-    """``path``'s name under ``base`` (``720p/seg_001.ts``), or its base name without one."""
-    if base is None:
-        return path.name
-    try:
-        rel = path.relative_to(base)
-    except ValueError:
-        raise StorageError(f"cannot publish {path.name}: not inside the output folder") from None
-    if ".." in rel.parts or not rel.parts:
-        raise StorageError(f"cannot publish {path.name}: not inside the output folder")
-    return rel.as_posix()
-
-
-def publish(files: list[Path], *, files_root: Path, base: Path | None = None,
-            names: list[str] | None = None) -> list[Published]:
-    """Move ``files`` (regular files, distinct names) to ``files_root/<new id>/<name>``; with ``base``, each
-    name is the path relative to ``base`` (a streaming output keeps its folders).
+def publish(files: list[Path], *, files_root: Path, names: list[str] | None = None) -> list[Published]:
+    """Move ``files`` (regular files, distinct names) to ``files_root/<new id>/<name>``.
 
     ``names`` are relative paths (``720p/seg_001.ts``) checked like destination keys; by default each
     file's base name. Raises ``StorageError`` without moving anything permanently if a file is missing, not
@@ -57,10 +41,7 @@ def publish(files: list[Path], *, files_root: Path, base: Path | None = None,
     sources = [Path(f) for f in files]
     if not sources:
         raise StorageError("nothing to publish")
-    if names is not None:
-        names = [check_path(n) for n in names]
-    else:
-        names = [relative_name(p, base) for p in sources]
+    names = [check_path(n) for n in names] if names is not None else [p.name for p in sources]
     if len(names) != len(sources):
         raise StorageError("one name per file is needed")
     if len(set(names)) != len(names):
@@ -88,8 +69,7 @@ def publish(files: list[Path], *, files_root: Path, base: Path | None = None,
         _roll_back(moved, staging)
         raise StorageError(f"cannot publish outputs ({exc.strerror or exc})") from exc
     return [
-        Published(relative_path=f"{file_id}/{name}", size=size, path=final / name, path_in_work=src)
-        for name, size, src in zip(names, sizes, sources)
+        Published(relative_path=f"{file_id}/{name}", size=size, path=final / name) for name, size in zip(names, sizes)
     ]
 
 

@@ -43,6 +43,8 @@ from pathlib import Path
 from vidmill.engine import video as geo
 from vidmill.engine.codecs import audio_args, num, silence_source
 from vidmill.engine.outputs import ENCODED_OUTPUTS
+from vidmill.engine.copies import AUDIO_FILE_OUTPUTS, plan_audio_file, plan_repack
+from vidmill.engine.streaming import STREAMING_OUTPUTS, plan_streaming
 from vidmill.errors import ProbeError, QueryError, UnsupportedField
 
 GLOBAL_ARGS = ("-y",)  # runner/ffmpeg.py adds -hide_banner -nostats -progress pipe:1 -loglevel +level
@@ -201,6 +203,14 @@ def plan_output(fmt, *, source: Path, info, workdir: Path, ffmpeg: str, index: i
         files = {path: json.dumps(probe_json, indent=2).encode()} if probe_json is not None else {}
         return Plan(steps=[], outputs=[PlannedOutput(index, 0, "metadata", [path], user_tag=fmt.tag)],
                     notices=notices, write_files=files)
+    if fmt.output in AUDIO_FILE_OUTPUTS or fmt.output == "repack":
+        make = plan_repack if fmt.output == "repack" else plan_audio_file
+        return make(fmt, source=source, info=info, workdir=workdir, ffmpeg=ffmpeg, index=index,
+                    input_args=input_args(info), duration=expected_duration(fmt, info, prefix))
+    if fmt.output in STREAMING_OUTPUTS:
+        return plan_streaming(fmt, source=source, info=info, workdir=workdir, ffmpeg=ffmpeg, index=index,
+                              upscale=upscale, input_args=input_args(info),
+                              duration=expected_duration(fmt, info, prefix))
     kind = ENCODED_OUTPUTS.get(fmt.output)
     if kind is None:
         raise UnsupportedField(f"{prefix}.output: output {fmt.output} is not supported yet by vidmill",

@@ -257,6 +257,7 @@ class MediaInfo:
     audio_channels: int | None = None
     audio_sample_rate: int | None = None
     audio_bit_rate: int | None = None
+    subtitle_codecs: tuple[str, ...] = ()
 
 
 def _num(value: Any, kind: type = float) -> Any:
@@ -323,6 +324,9 @@ def media_info(probe_json: dict[str, Any]) -> MediaInfo:
         info |= {"audio_codec": audio.get("codec_name"), "audio_channels": audio.get("channels"),
                  "audio_sample_rate": _num(audio.get("sample_rate"), int),
                  "audio_bit_rate": _num(audio.get("bit_rate"), int)}
+    subtitles = tuple(s.get("codec_name") or "" for s in probe_json.get("streams", []) if s.get("codec_type") == "subtitle")
+    if subtitles:
+        info["subtitle_codecs"] = subtitles
     return MediaInfo(**info)
 
 
