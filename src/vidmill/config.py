@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     callback_max_attempts: int = 8
     max_request_bytes: int = 2 * 1024**2
     poll_interval: float = 0.5
+    # direct (TUS) uploads: defaults for projects that set no limits of their own
+    upload_max_bytes: int = 20 * 1024**3  # one upload
+    upload_quota_bytes: int = 100 * 1024**3  # all live uploads of a project together
+    upload_ttl_seconds: int = 24 * 3600  # an upload (finished or not) is deleted this long after its creation
+    upload_sweep_seconds: float = 60.0
 
     @field_validator("api_key")
     @classmethod
@@ -64,6 +69,10 @@ class Settings(BaseSettings):
     @property
     def files_dir(self) -> Path:
         return self.data_dir / "files"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "uploads"
 
 
 @lru_cache(maxsize=1)

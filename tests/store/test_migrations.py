@@ -51,7 +51,7 @@ def test_schema_matches_models(db):
 
 
 def test_version_row_is_at_head(db):
-    assert head() == "0001"
+    assert head() == "0002_i7tus"
     assert _versions(db) == [head()]
 
 
@@ -116,9 +116,12 @@ def test_adopts_a_database_made_by_create_all(fresh_url):
     """Data dirs from before migrations existed are stamped at 0001, not re-created."""
     database = Database(fresh_url)
     try:
-        Base.metadata.create_all(database.engine)
-        with database.tx() as s:
-            s.add(Project(name="old", callback_secret="s"))
+        # the schema create_all made then: exactly revision 0001's, with no version table
+        command.upgrade(alembic_config(url=fresh_url), "0001")
+        with database.engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE alembic_version")
+            conn.execute(text("INSERT INTO projects (name, callback_secret, created_at) VALUES ('old', 's', :at)"),
+                         {"at": "2026-01-01 00:00:00"})
         database.migrate()
         assert _versions(database) == [head()]
         assert _diffs(database) == []
