@@ -14,14 +14,13 @@ from vidmill.core.query.vocabulary import AV1_CODECS, LCEVC_CODECS, VPX_CODECS
 from vidmill.errors import UnsupportedField
 
 SUPPORTED_OUTPUTS = frozenset({"mp4", "webm", "metadata"})
-SUPPORTED_SOURCE_SCHEMES = frozenset({"http", "https"})
+SUPPORTED_SOURCE_SCHEMES = frozenset({"http", "https", "tus"})  # tus: a finished upload of the same project
 SUPPORTED_VIDEO_CODECS = frozenset({"libx264", "libx265", "libvpx", "libvpx-vp9"})
 SUPPORTED_AUDIO_CODECS = frozenset({"aac", "libfdk_aac", "libvorbis", "libopus"})
 # Accepted but encoded with another encoder (the engine adds a task warning).
 AUDIO_CODEC_FALLBACKS = {"libfdk_aac": "aac"}
 
 UNSUPPORTED_SOURCE_REASONS = {
-    "tus": "direct uploads (tus:) are not supported yet by vidmill",
     "s3": "s3:// sources are not supported yet by vidmill; use an http(s) (e.g. presigned) URL",
 }
 UNSUPPORTED_VIDEO_CODEC_REASONS = {
