@@ -18,6 +18,7 @@ import httpx
 import pytest
 from qencode3 import tus_uploader
 from qencode3.client import Client
+from tusclient import client as tus_client
 from tusclient.exceptions import TusCommunicationError
 
 from tests.integration.helpers import download, streams, wait_task
@@ -270,6 +271,46 @@ def test_expired_uploads_are_deleted(tmp_path):
         assert patch(made.headers["location"], 500, b"\1" * 500).status_code == 404
         task.custom_start({"query": {"source": f"tus:{uid}", "format": [{"output": "metadata"}]}})
         assert task.error == 14 and "expired" in task.message, task.message
+
+
+def test_an_upload_survives_the_server_killed_mid_patch(tmp_path, media):
+    """The library appends a PATCH's bytes as they come and records the offset at the end: after a kill -9 the
+    file holds bytes the recorded offset does not, and the client resends them. They must not land twice."""
+    source = media / "bbb_trailer_720p_55s_mp3.mp4"
+    data = source.read_bytes()
+    with VidmillServer(tmp_path / "vidmill") as server:
+        task = Client(server.api_key, api_url=server.url + "/").create_task()
+        url = create(endpoint(task), len(data)).headers["location"]
+        uid = url.rsplit("/", 1)[1]
+
+        def body():
+            yield data[:MB]
+            yield data[MB:2 * MB]
+            time.sleep(60)  # the server is killed meanwhile
+
+        def send():
+            try:
+                httpx.patch(url, content=body(), timeout=90, headers={
+                    **TUS, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream",
+                    "Content-Length": str(len(data))})
+            except httpx.HTTPError:
+                pass
+
+        threading.Thread(target=send, daemon=True).start()
+        deadline = time.monotonic() + 20
+        while not (stored(server, uid) and stored(server, uid)[0].stat().st_size >= 2 * MB):
+            assert time.monotonic() < deadline, "the first 2 MB never reached the upload"
+            time.sleep(0.05)
+        server.kill9()
+        assert stored(server, uid)[0].stat().st_size == 2 * MB
+        server.start()
+        assert httpx.head(url, headers=TUS).headers["upload-offset"] == "0"  # what the library had recorded
+        resumed = tus_client.TusClient(url=endpoint(task)).uploader(file_path=str(source), url=url, chunk_size=MB)
+        assert resumed.offset == 0
+        resumed.upload()
+        assert sha256(stored(server, uid)[0]) == sha256(source)
+        task.custom_start({"query": {"source": f"tus:{uid}", "format": [{"output": "metadata"}]}})
+        assert not task.error, task.message
 
 
 class CuttingProxy:

@@ -175,6 +175,8 @@ class UploadPolicy:
             return await _answer(send, 404, "no such upload")
         if ref.expired():
             return await _answer(send, 410, "this upload has expired")
+        if method == "PATCH":
+            await run_in_threadpool(self.uploads.trim_unrecorded_tail, ref)
         await self.app(scope, receive, self._rewrite(send, method=method, token=token, ref=ref))
 
     def _rewrite(self, send: Send, *, method: str, token: str, state: dict | None = None,

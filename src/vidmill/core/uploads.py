@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import uuid as uuidlib
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select
+from tuspyserver.lock import LockTimeoutError, acquire_upload_lock
 
 from vidmill.core.projects import ProjectRef
 from vidmill.errors import LimitExceeded, NotFound, SourceError
@@ -157,6 +159,22 @@ class Uploads:
             return int(info.get("offset", -1)) == ref.size and path.stat().st_size == ref.size
         except (OSError, ValueError, TypeError):
             return False
+
+    def trim_unrecorded_tail(self, ref: UploadRef) -> None:
+        """Cut bytes past the offset the protocol library recorded. The library appends a PATCH's body as it
+        arrives and records the new offset at the end, so a server killed mid-PATCH leaves bytes it never
+        acknowledged; the client resends them from the recorded offset and, without this, they would be
+        appended twice. Skipped while another request holds the upload's lock (its bytes are unrecorded yet)."""
+        path = self.path(ref)
+        try:
+            with acquire_upload_lock(str(path), locks_dir=str(path.parent / ".locks"), blocking=False):
+                offset = int(json.loads(path.with_name(path.name + ".info").read_text())["offset"])
+                if path.stat().st_size > offset:
+                    log.warning("upload %s: cutting %d unrecorded bytes (a PATCH was interrupted)", ref.uuid,
+                                path.stat().st_size - offset)
+                    os.truncate(path, offset)
+        except (OSError, ValueError, KeyError, TypeError, LockTimeoutError):
+            return  # locked by a PATCH in flight, or nothing there yet: the library answers as usual
 
     def mark_deleted(self, uuid: str) -> None:
         with self.db.tx() as s:
