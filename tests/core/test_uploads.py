@@ -125,6 +125,11 @@ def test_tus_source_links_a_finished_upload_of_its_own_project_only(env, tmp_pat
                         project_id=project.id)
     assert got.size == 5 and got.path.read_bytes() == b"hello"
     assert uploads.get(ref.uuid).complete  # reconciled from the library's record
+    removed = uploads.create(task, 2)
+    _finish(uploads, removed, b"hi")
+    uploads.mark_deleted(removed.uuid)  # tus termination (DELETE) by the uploader
+    with pytest.raises(SourceError, match="deleted by its uploader"):
+        sources.fetch(f"tus:{removed.uuid}", tmp_path / "s", settings=settings, project_id=project.id)
     uploads.sweep(now=ref.expires_at)
     assert got.path.read_bytes() == b"hello"  # a running task keeps its source after the upload is deleted
     with pytest.raises(SourceError, match="expired"):

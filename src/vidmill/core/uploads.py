@@ -52,15 +52,22 @@ class UploadRef:
     filename: str | None
     complete: bool
     expires_at: datetime
-    deleted: bool
+    deleted_at: datetime | None
+
+    @property
+    def deleted(self) -> bool:
+        return self.deleted_at is not None
 
     def expired(self, now: datetime | None = None) -> bool:
+        """Past its expiry now, or deleted by the janitor once it was."""
+        if self.deleted_at is not None and self.deleted_at >= self.expires_at:
+            return True
         return self.expires_at <= (now or utcnow())
 
 
 def _ref(u: Upload) -> UploadRef:
     return UploadRef(u.uuid, u.project_id, u.task_id, u.size, u.offset, u.filename, u.completed_at is not None,
-                     u.expires_at, u.deleted_at is not None)
+                     u.expires_at, u.deleted_at)
 
 
 def parse_uuid(text: str) -> str | None:
@@ -176,11 +183,11 @@ class Uploads:
         except (OSError, ValueError, KeyError, TypeError, LockTimeoutError):
             return  # locked by a PATCH in flight, or nothing there yet: the library answers as usual
 
-    def mark_deleted(self, uuid: str) -> None:
+    def mark_deleted(self, uuid: str, *, at: datetime | None = None) -> None:
         with self.db.tx() as s:
             u = s.scalars(select(Upload).where(Upload.uuid == uuid)).first()
             if u is not None and u.deleted_at is None:
-                u.deleted_at = utcnow()
+                u.deleted_at = at or utcnow()
 
     def set_limits(self, project_name: str, *, max_bytes: int | None, quota_bytes: int | None) -> ProjectRef:
         with self.db.tx() as s:
@@ -200,7 +207,7 @@ class Uploads:
                                                                    Upload.expires_at <= now).limit(500))]
         for ref in due:
             self._remove_files(ref)
-            self.mark_deleted(ref.uuid)
+            self.mark_deleted(ref.uuid, at=now)
         if due:
             log.info("deleted %d expired upload(s)", len(due))
         return len(due)
@@ -223,8 +230,10 @@ class Uploads:
         ref = self.get(uuid)
         if ref is None or project_id is None or ref.project_id != project_id:
             raise SourceError(f"source tus:{uuid}: no such upload in this project")
-        if ref.deleted or ref.expired():
+        if ref.expired():
             raise SourceError(f"source tus:{uuid}: the upload has expired and was deleted; upload the file again")
+        if ref.deleted:
+            raise SourceError(f"source tus:{uuid}: the upload was deleted by its uploader; upload the file again")
         if not ref.complete and not self.mark_complete(uuid):
             raise SourceError(f"source tus:{uuid}: the upload is incomplete ({ref.offset} of {ref.size} bytes); "
                               f"finish it before starting the task")
