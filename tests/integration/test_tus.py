@@ -283,25 +283,31 @@ def test_an_upload_survives_the_server_killed_mid_patch(tmp_path, media):
         url = create(endpoint(task), len(data)).headers["location"]
         uid = url.rsplit("/", 1)[1]
 
+        killed = threading.Event()
+
         def body():
             yield data[:MB]
             yield data[MB:2 * MB]
-            time.sleep(60)  # the server is killed meanwhile
+            killed.wait(30)  # the server is killed meanwhile
+            raise ConnectionAbortedError("the server is gone")
 
         def send():
             try:
-                httpx.patch(url, content=body(), timeout=90, headers={
+                httpx.patch(url, content=body(), timeout=60, headers={
                     **TUS, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream",
                     "Content-Length": str(len(data))})
-            except httpx.HTTPError:
+            except (httpx.HTTPError, ConnectionAbortedError):
                 pass
 
-        threading.Thread(target=send, daemon=True).start()
+        sender = threading.Thread(target=send, daemon=True)
+        sender.start()
         deadline = time.monotonic() + 20
         while not (stored(server, uid) and stored(server, uid)[0].stat().st_size >= 2 * MB):
             assert time.monotonic() < deadline, "the first 2 MB never reached the upload"
             time.sleep(0.05)
         server.kill9()
+        killed.set()
+        sender.join(timeout=30)
         assert stored(server, uid)[0].stat().st_size == 2 * MB
         server.start()
         assert httpx.head(url, headers=TUS).headers["upload-offset"] == "0"  # what the library had recorded
