@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     # direct (TUS) uploads: defaults for projects that set no limits of their own
     upload_max_bytes: int = 20 * 1024**3  # one upload
     upload_quota_bytes: int = 100 * 1024**3  # all live uploads of a project together
+    upload_max_count: int = 10_000  # live uploads of a project (tiny uploads must not fill the disk's inodes)
     upload_ttl_seconds: int = 24 * 3600  # an upload (finished or not) is deleted this long after its creation
     upload_sweep_seconds: float = 60.0
 

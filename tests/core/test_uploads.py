@@ -55,6 +55,8 @@ def test_size_limit_and_quota_are_checked_at_creation(env):
     task, project = _task(db, uploads)
     with pytest.raises(LimitExceeded, match="limit of 1000 bytes"):
         uploads.create(task, 1001)
+    with pytest.raises(LimitExceeded, match="at least 1 byte"):
+        uploads.create(task, 0)
     a, b = uploads.create(task, 1000), uploads.create(task, 1000)
     with pytest.raises(LimitExceeded, match=r"quota \(2000 of 2500 bytes in use\)"):
         uploads.create(task, 501)
@@ -68,6 +70,17 @@ def test_size_limit_and_quota_are_checked_at_creation(env):
     other, _ = _task(db, uploads, "q")
     uploads.create(other, 1000)  # quotas are per project
     assert b.uuid != a.uuid and len(a.uuid) == 32
+
+
+def test_the_number_of_live_uploads_is_bounded(env):
+    settings, db, uploads = env
+    task, _ = _task(db, uploads)
+    settings.upload_max_count = 3
+    made = [uploads.create(task, 1) for _ in range(3)]
+    with pytest.raises(LimitExceeded, match="3 live uploads"):
+        uploads.create(task, 1)
+    uploads.mark_deleted(made[0].uuid)
+    uploads.create(task, 1)
 
 
 def test_concurrent_creations_cannot_both_slip_under_the_quota(env):

@@ -116,8 +116,8 @@ class Uploads:
         """A new upload record of ``size`` bytes for ``task``'s project, refused (``LimitExceeded``) when it is
         larger than the project allows or would take the project's live uploads over its quota. The check and
         the insert are one transaction (the project row locked), so two creations cannot both slip under."""
-        if size < 0:
-            raise LimitExceeded("Upload-Length must not be negative")
+        if size <= 0:
+            raise LimitExceeded("an empty upload cannot be a source: Upload-Length must be at least 1 byte")
         with self.db.tx() as s:
             q = select(Project).where(Project.id == task.project_id)
             if not self.db.is_sqlite:
@@ -127,8 +127,11 @@ class Uploads:
             if size > max_bytes:
                 raise LimitExceeded(f"upload of {size} bytes is over this project's limit of {max_bytes} bytes "
                                     f"per upload")
-            used = s.scalar(select(func.coalesce(func.sum(Upload.size), 0)).where(
-                Upload.project_id == project.id, Upload.deleted_at.is_(None))) or 0
+            count, used = s.execute(select(func.count(Upload.id), func.coalesce(func.sum(Upload.size), 0)).where(
+                Upload.project_id == project.id, Upload.deleted_at.is_(None))).one()
+            if count >= self.settings.upload_max_count:
+                raise LimitExceeded(f"this project has {count} live uploads, the most it may keep; use or delete "
+                                    f"some first")
             if used + size > quota:
                 raise LimitExceeded(f"upload of {size} bytes would exceed this project's upload quota "
                                     f"({used} of {quota} bytes in use)")
