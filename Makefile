@@ -12,6 +12,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
+# tus-js-client for tests/integration/test_tus.py: installed from the committed lock file, only when missing
+TUS_JS := tests/tus/node_modules/.package-lock.json
+$(TUS_JS): tests/tus/package-lock.json
+	cd tests/tus && npm ci --no-audit --no-fund --loglevel=error
+test: $(TUS_JS)
+
 run: $(STAMP)
 	$(BIN)/vidmill serve
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from vidmill import __version__
 from vidmill.config import Settings
+from vidmill.errors import NotFound
 
 
 def _settings() -> Settings:
@@ -194,6 +195,15 @@ def cmd_projects(args) -> int:
             print(json.dumps({"project": project.name, "api_key": key, "callback_secret": project.callback_secret}))
         elif args.action == "add-key":
             print(json.dumps({"project": args.name, "api_key": rt.projects.add_key(args.name)}))
+        elif args.action == "limits":  # direct (TUS) upload limits; an omitted one falls back to the server's
+            try:
+                project = rt.uploads.set_limits(args.name, max_bytes=args.upload_max_bytes,
+                                                quota_bytes=args.upload_quota_bytes)
+            except NotFound as exc:
+                print(f"vidmill: {exc.message}", file=sys.stderr)
+                return 2
+            max_bytes, quota = rt.uploads.limits(project.id)
+            print(json.dumps({"project": project.name, "upload_max_bytes": max_bytes, "upload_quota_bytes": quota}))
         else:
             print(json.dumps(rt.projects.list(), indent=2, ensure_ascii=False))
     finally:
@@ -277,8 +287,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", default="vidmill-out", help="folder for the outputs")
     t.set_defaults(func=cmd_transcode)
     pr = sub.add_parser("projects", help="list or create projects and API keys")
-    pr.add_argument("action", choices=["list", "create", "add-key"], nargs="?", default="list")
+    pr.add_argument("action", choices=["list", "create", "add-key", "limits"], nargs="?", default="list")
     pr.add_argument("name", nargs="?")
+    pr.add_argument("--upload-max-bytes", type=int, help="limits: largest direct upload of the project")
+    pr.add_argument("--upload-quota-bytes", type=int, help="limits: all live direct uploads of the project")
     pr.set_defaults(func=cmd_projects)
     pf = sub.add_parser("profiles", help="store a profile (format list) for start_encode")
     pf.add_argument("action", choices=["add"])
@@ -297,8 +309,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
-    if args.command == "projects" and args.action in ("create", "add-key") and not args.name:
-        print("vidmill: projects create/add-key need a NAME", file=sys.stderr)
+    if args.command == "projects" and args.action in ("create", "add-key", "limits") and not args.name:
+        print("vidmill: projects create/add-key/limits need a NAME", file=sys.stderr)
         return 2
     return run(args)
 

@@ -763,6 +763,8 @@ HONOURED = [
                                                   "audio_codec": "libvorbis"}]}), id="webm"),
     pytest.param(wrap({"source": SRC, "format": [{"output": "metadata", "metadata_version": "4.1.5"}]}),
                  id="metadata"),
+    pytest.param(wrap({"source": "tus:2a7c0c5e1b6f4b7a9f0f1e2d3c4b5a69", "format": [{"output": "mp4"}]}),
+                 id="tus-source"),
     pytest.param(wrap({"source": "http://h/v.mp4", "callback_url": "https://h/cb", "upscale": 1,
                        "encoder_version": 2, "use_subtask_callback": 0, "refresh_playlist": "0",
                        "retry_on_error": False, "format": [{"output": "mp4"}]}), id="query-fields"),
@@ -783,7 +785,6 @@ def test_check_supported_accepts_the_honoured_set(raw: str) -> None:
 
 
 UNSUPPORTED = [
-    pytest.param(wrap({"source": "tus:abc123", "format": [{"output": "mp4"}]}), "source", "tus:", id="tus"),
     pytest.param(wrap({"stitch": [SRC, SRC], "format": [{"output": "mp4"}]}), "stitch", "stitching", id="stitch"),
     pytest.param(wrap({"source": SRC, "use_subtask_callback": 1, "format": [{"output": "mp4"}]}),
                  "use_subtask_callback", "subtask", id="subtask-callback"),

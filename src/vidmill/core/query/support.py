@@ -15,14 +15,13 @@ from vidmill.errors import UnsupportedField
 
 SUPPORTED_OUTPUTS = frozenset({"mp4", "webm", "metadata", "advanced_hls", "hls_audio", "advanced_dash", "webm_dash",
                                "repack", "mp3", "flac"})
-SUPPORTED_SOURCE_SCHEMES = frozenset({"http", "https", "s3", "ftp", "ftps", "sftp"})
+SUPPORTED_SOURCE_SCHEMES = frozenset({"http", "https", "s3", "ftp", "ftps", "sftp", "tus"})  # tus: a finished upload of the same project
 SUPPORTED_VIDEO_CODECS = frozenset({"libx264", "libx265", "libvpx", "libvpx-vp9"})
 SUPPORTED_AUDIO_CODECS = frozenset({"aac", "libfdk_aac", "libvorbis", "libopus"})
 # Accepted but encoded with another encoder (the engine adds a task warning).
 AUDIO_CODEC_FALLBACKS = {"libfdk_aac": "aac"}
 
 UNSUPPORTED_SOURCE_REASONS = {
-    "tus": "direct uploads (tus:) are not supported yet by vidmill",
 }
 UNSUPPORTED_VIDEO_CODEC_REASONS = {
     **{c: f"{c} is not supported: there is no open LCEVC encoder" for c in sorted(LCEVC_CODECS)},
