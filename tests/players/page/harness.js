@@ -84,8 +84,9 @@
         },
       });
       var ev = dashjs.MediaPlayer.events;
-      p.on(ev.ERROR, function (e) { st.error({ player: "dash.js", fatal: true, type: "error", details: describe(e.error) }); });
-      p.on(ev.PLAYBACK_ERROR, function (e) { st.error({ player: "dash.js", fatal: true, type: "playbackError", details: describe(e.error) }); });
+      function brief(err) { return err ? "code " + err.code + ": " + err.message : String(err); }
+      p.on(ev.ERROR, function (e) { st.error({ player: "dash.js", fatal: true, type: "error", details: brief(e.error) }); });
+      p.on(ev.PLAYBACK_ERROR, function (e) { st.error({ player: "dash.js", fatal: true, type: "playbackError", details: brief(e.error) }); });
       p.on(ev.QUALITY_CHANGE_RENDERED, function (e) { if (e.mediaType === "video") st.note("level", e.newQuality); });
       return {
         name: "dash.js " + p.getVersion(),
