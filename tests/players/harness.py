@@ -164,7 +164,7 @@ class MediaServer(_Server):
                 server.requests.append(path)
                 if path.lstrip("/") in hang:
                     time.sleep(30)
-                target = (server.root / path.lstrip("/")).resolve()
+                target = Path(os.path.normpath(server.root / path.lstrip("/")))  # symlinks allowed, ".." not
                 return target if target.is_relative_to(server.root) else None
 
             def extra_headers(self):
