@@ -41,8 +41,8 @@ import httpx
 
 from vidmill.errors import UnresolvedHost, UrlRefused
 from vidmill.notify.outbox import Outgoing, SendResult
-from vidmill.storage.http import new_client, pinned_request
-from vidmill.storage.ssrf import check_url
+from vidmill.net.http import new_client, pinned_request
+from vidmill.net.ssrf import check_url
 
 TIMESTAMP_HEADER = "X-Vidmill-Timestamp"
 SIGNATURE_HEADER = "X-Vidmill-Signature"
@@ -152,7 +152,7 @@ class HttpSender:
 
     def __init__(self, settings: Any, client: httpx.Client | None = None):
         self.settings = settings
-        self.client = client  # one from storage.http.new_client, or None: a fresh one per send
+        self.client = client  # one from net.http.new_client, or None: a fresh one per send
 
     def send(self, outgoing: Outgoing, *, secret: str) -> SendResult:
         url = outgoing.target
