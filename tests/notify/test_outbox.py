@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.servers import CallbackReceiver
+from tests.services import fresh_pg_database
 from vidmill.api.qencode_render import QencodeNotices
 from vidmill.config import Settings
 from vidmill.core.query import parse_query
@@ -111,6 +112,27 @@ def test_a_later_event_waits_for_the_earlier_one(rt):
         _drain(d, 5)
     assert receiver.events(token) == ["queued"] * 5 + ["saved"]
     assert _rows(rt) == [("queued", "delivered", 5), ("saved", "delivered", 1)]
+
+
+def test_order_leases_and_log_on_postgresql(tmp_path):
+    """The due-row query (NOT EXISTS an earlier pending row, FOR UPDATE SKIP LOCKED) on real PostgreSQL."""
+    url, drop = fresh_pg_database()
+    runtime = Runtime(Settings(data_dir=tmp_path, database_url=url, allow_private_networks=True), start_workers=False)
+    try:
+        with CallbackReceiver() as receiver:
+            receiver.status = 503
+            token = _start(runtime, receiver.url)
+            _add_event(runtime, token, "saved")
+            d = _deliverer(runtime)
+            _drain(d, 3)
+            assert receiver.events(token) == ["queued"] * 3
+            receiver.status = 200
+            _drain(d, 3)
+        assert receiver.events(token) == ["queued"] * 4 + ["saved"]
+        assert _rows(runtime) == [("queued", "delivered", 4), ("saved", "delivered", 1)]
+    finally:
+        runtime.db.dispose()
+        drop()
 
 
 def test_other_tasks_are_not_held_up_by_a_failing_one(rt):
