@@ -22,7 +22,7 @@ from vidmill.config import Settings
 from vidmill.runtime import Runtime
 
 CASES_PER_OPERATION_AND_MODE = 150  # 9 operations x 2 modes (less where nothing can be invalid) > 2,000
-TIME_LIMIT_S = 240
+TIME_LIMIT_S = 480  # about 75 s alone on this box; the bound stops a run-away, it is no benchmark
 
 
 @pytest.fixture
