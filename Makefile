@@ -17,6 +17,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
+# tus-js-client for tests/integration/test_tus.py: installed from the committed lock file, only when missing
+TUS_JS := tests/tus/node_modules/.package-lock.json
+$(TUS_JS): tests/tus/package-lock.json
+	cd tests/tus && npm ci --no-audit --no-fund --loglevel=error
+test: $(TUS_JS)
+
 run: $(STAMP)
 	$(BIN)/vidmill serve
 
@@ -35,6 +41,13 @@ $(PLAYERS_STAMP): tests/players/package-lock.json
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests -m "not integration"
+
+# Azurite (Azure Blob emulator) for the storage tests, from the committed lock file
+AZURITE := tests/storage/azurite/node_modules/.package-lock.json
+$(AZURITE): tests/storage/azurite/package-lock.json
+	command -v npm >/dev/null || (apt-get update -q && apt-get install -y -q nodejs npm)
+	cd tests/storage/azurite && npm ci --no-audit --no-fund --loglevel=error
+test: $(AZURITE)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

@@ -7,13 +7,22 @@ import logging
 from vidmill.config import Settings
 from vidmill.core.projects import Projects
 from vidmill.core.tasks import Tasks
+from vidmill.core.uploads import Janitor, Uploads
 from vidmill.executors.local import LocalExecutor
-from vidmill.notify.outbox import Deliverer
+from vidmill.notify.deliverer import Deliverer
+from vidmill.notify.outbox import Renderer
 from vidmill.pipeline import JobContext
 from vidmill.store.db import Database
 from vidmill.store.jobs import JobStore
 
 log = logging.getLogger("vidmill")
+
+
+def notice_renderers(settings: Settings) -> dict[str, Renderer]:
+    """Each dialect's outbox renderer, by the dialect name its tasks carry (``Task.dialect``)."""
+    from vidmill.api.qencode_render import QencodeNotices
+
+    return {"qencode": QencodeNotices(settings)}
 
 
 class Runtime:
@@ -26,10 +35,12 @@ class Runtime:
         self.db.migrate()
         self.projects = Projects(self.db, settings.session_ttl_seconds)
         self.tasks = Tasks(self.db)
-        self.deliverer = Deliverer(self.db, settings)
+        self.deliverer = Deliverer(self.db, settings, notice_renderers(settings))
         self.jobs = JobStore(self.db, lease_seconds=settings.lease_seconds, max_attempts=settings.max_attempts,
                              on_outbox=self.deliverer.wake.set)
         self.executor = LocalExecutor(JobContext(settings, self.jobs), workers=settings.workers)
+        self.uploads = Uploads(self.db, settings)
+        self.janitor = Janitor(self.uploads, settings.upload_sweep_seconds)
         self.start_workers = start_workers
         self.generated_key: str | None = None
 
@@ -38,9 +49,11 @@ class Runtime:
         if self.start_workers:
             self.executor.start()
             self.deliverer.start()
+            self.janitor.start()
 
     def stop(self) -> None:
         if self.start_workers:
             self.executor.stop()
             self.deliverer.stop()
+            self.janitor.stop()
         self.db.dispose()
