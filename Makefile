@@ -17,6 +17,11 @@ TUS_JS := tests/tus/node_modules/.package-lock.json
 $(TUS_JS): tests/tus/package-lock.json
 	cd tests/tus && npm ci --no-audit --no-fund --loglevel=error
 test: $(TUS_JS)
+# Debian's Chromium for tests/integration/test_tus_browser.py (pip's playwright drives it, never downloads one)
+.PHONY: tus-browser
+tus-browser:
+	test -x /usr/bin/chromium || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
+test: tus-browser
 
 run: $(STAMP)
 	$(BIN)/vidmill serve
