@@ -13,8 +13,7 @@
     ├── StorageError          outputs could not be stored or published
     ├── NotFound              a key, token, task or profile does not exist (or is another project's)
     ├── Conflict              the request contradicts the current state (a task token started twice)
-    ├── LimitExceeded         a size limit or quota refuses the request (an upload over the project's quota)
-    └── DeliveryError         a callback could not be delivered (never fails a task)
+    └── LimitExceeded         a size limit or quota refuses the request (an upload over the project's quota)
 
 API dialects map these to their own error codes in one table each (see ``api/``).
 """
@@ -77,10 +76,6 @@ class EncodeError(VidmillError):
 
 class StorageError(VidmillError):
     """Outputs could not be written to their destination or published."""
-
-
-class DeliveryError(VidmillError):
-    """A callback could not be delivered: ends as a task warning, never a task failure."""
 
 
 class LimitExceeded(VidmillError):

@@ -9,12 +9,20 @@ from vidmill.core.projects import Projects
 from vidmill.core.tasks import Tasks
 from vidmill.core.uploads import Janitor, Uploads
 from vidmill.executors.local import LocalExecutor
-from vidmill.notify.outbox import Deliverer
+from vidmill.notify.deliverer import Deliverer
+from vidmill.notify.outbox import Renderer
 from vidmill.pipeline import JobContext
 from vidmill.store.db import Database
 from vidmill.store.jobs import JobStore
 
 log = logging.getLogger("vidmill")
+
+
+def notice_renderers(settings: Settings) -> dict[str, Renderer]:
+    """Each dialect's outbox renderer, by the dialect name its tasks carry (``Task.dialect``)."""
+    from vidmill.api.qencode_render import QencodeNotices
+
+    return {"qencode": QencodeNotices(settings)}
 
 
 class Runtime:
@@ -27,7 +35,7 @@ class Runtime:
         self.db.migrate()
         self.projects = Projects(self.db, settings.session_ttl_seconds)
         self.tasks = Tasks(self.db)
-        self.deliverer = Deliverer(self.db, settings)
+        self.deliverer = Deliverer(self.db, settings, notice_renderers(settings))
         self.jobs = JobStore(self.db, lease_seconds=settings.lease_seconds, max_attempts=settings.max_attempts,
                              on_outbox=self.deliverer.wake.set)
         self.executor = LocalExecutor(JobContext(settings, self.jobs), workers=settings.workers)

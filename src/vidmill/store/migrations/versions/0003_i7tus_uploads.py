@@ -1,7 +1,7 @@
 """i7tus uploads: the uploads table (direct TUS uploads) and per-project upload limits
 
-Revision ID: 0002_i7tus
-Revises: 0001
+Revision ID: 0003_i7tus
+Revises: 0002_i5_outbox_events
 Create Date: 2026-12-03 07:32:22.854910
 
 """
@@ -12,8 +12,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision: str = '0002_i7tus'
-down_revision: Union[str, Sequence[str], None] = '0001'
+revision: str = '0003_i7tus'
+down_revision: Union[str, Sequence[str], None] = '0002_i5_outbox_events'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
