@@ -10,7 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from vidmill import __version__
-from vidmill.api import files, qencode
+from vidmill.api import files, octet, qencode, transparent
 from vidmill.api.qencode_render import add_delivery_warning, make_callback_renderer
 from vidmill.config import Settings
 from vidmill.engine import ffmpeg as ffmpeg_bin
@@ -56,6 +56,8 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "HEAD", "POST", "OPTIONS"],
                        allow_headers=["*"], expose_headers=["Content-Length", "Content-Range", "Accept-Ranges"])
     app.include_router(qencode.router)
+    app.include_router(octet.router)  # Octet and TransparentEdge answer errors in their own shapes (route_class)
+    app.include_router(transparent.router)
     app.include_router(files.router)
     app.add_exception_handler(qencode.QencodeError, qencode.qencode_error_handler)
     app.add_exception_handler(Exception, qencode.internal_error_handler)

@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     api_key: str = ""  # if set, a default project with this key exists
     workers: int = Field(default=1, ge=1, le=64)
     allow_private_networks: bool = False
+    # Octet v0: the S3-compatible endpoint its destinations write to (default: AWS, s3.<region>.amazonaws.com)
+    octet_s3_endpoint: str = ""
 
     # limits and timings (rarely changed)
     max_source_bytes: int = 20 * 1024**3

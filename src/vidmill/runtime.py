@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from vidmill.config import Settings
+from vidmill.core.profiles import Profiles
 from vidmill.core.projects import Projects
 from vidmill.core.tasks import Tasks
 from vidmill.executors.local import LocalExecutor
@@ -26,6 +27,7 @@ class Runtime:
         self.db.migrate()
         self.projects = Projects(self.db, settings.session_ttl_seconds)
         self.tasks = Tasks(self.db)
+        self.profiles = Profiles(self.db)
         self.deliverer = Deliverer(self.db, settings)
         self.jobs = JobStore(self.db, lease_seconds=settings.lease_seconds, max_attempts=settings.max_attempts,
                              on_outbox=self.deliverer.wake.set)
