@@ -158,3 +158,48 @@ def test_refused_jobs(change, message):
     with pytest.raises(QueryError) as exc:
         to_query(parse_job(data))
     assert exc.value.message.startswith(message), exc.value.message
+
+
+def _argv(data: dict) -> list[str]:
+    from pathlib import Path
+
+    from vidmill.engine.plan import plan_output
+    from vidmill.engine.probe import MediaInfo
+
+    src = MediaInfo(has_video=True, has_audio=True, duration=10.0, format_name="mov,mp4,m4a,3gp,3g2,mj2",
+                    size_bytes=1_000_000, bit_rate=800_000, width=1280, height=720, display_width=1280,
+                    display_height=720, fps=25.0, video_codec="h264", pix_fmt="yuv420p", audio_codec="aac",
+                    audio_channels=2, audio_sample_rate=48000)
+    query, _ = to_query(parse_job(data))
+    plan = plan_output(query.format[0], source=Path("/w/source"), info=src, workdir=Path("/w"), ffmpeg="ffmpeg",
+                       index=0, upscale=True)
+    return plan.steps[-1].argv
+
+
+def _has(args: list[str], seq: list[str]) -> bool:
+    return any(args[i:i + len(seq)] == seq for i in range(len(args) - len(seq) + 1))
+
+
+@pytest.mark.parametrize("output, expected", [
+    pytest.param({"rc": "constqp", "qp": 30}, [["-qmin", "30", "-qmax", "30"]], id="constqp"),
+    pytest.param({"rc": "cbr", "bitrate_kbps": 1500},
+                 [["-b:v", "1500k", "-maxrate", "1500k", "-minrate", "1500k", "-bufsize", "1500k"]], id="cbr"),
+    pytest.param({"rc": "vbr", "cq": 24, "bitrate_kbps": 900},
+                 [["-crf", "24", "-maxrate", "900k", "-bufsize", "1800k"]], id="vbr-cq"),
+    pytest.param({"preset": "hp", "coder": "cavlc", "scale_interp_algo": "lanczos", "level": "4.1"},
+                 [["-preset", "veryfast"], ["-coder", "0"], ["-sws_flags", "lanczos"], ["-level:v", "4.1"]],
+                 id="params"),
+])
+def test_the_mapping_reaches_ffmpeg(output, expected):
+    args = _argv(job(**output))
+    assert args[args.index("-c:v") + 1] == "libx264"
+    for seq in expected:
+        assert _has(args, seq), (seq, args)
+    assert "-an" in args and "-c:a" not in args  # audio left out by default
+
+
+def test_audio_kept_on_opt_in():
+    data = job()
+    data["include_audio"] = True
+    args = _argv(data)
+    assert "-an" not in args and _has(args, ["-map", "0:a:0"])
