@@ -94,7 +94,7 @@ def cmd_transcode(args) -> int:
     from vidmill.engine.plan import decide_upscale, plan_output
     from vidmill.errors import VidmillError
     from vidmill.runner import ffmpeg as runner
-    from vidmill.storage import http as http_storage
+    from vidmill import sources
 
     raw = json.loads(Path(args.query).read_text())
     if "query" not in raw:
@@ -110,7 +110,7 @@ def cmd_transcode(args) -> int:
             if "://" in args.source:
                 settings = _settings()
                 src = tmp_path / "source"
-                http_storage.fetch(args.source, src, settings=settings)
+                sources.fetch(args.source, src, settings=settings)
             else:
                 src = Path(args.source).resolve()
                 if not src.is_file():

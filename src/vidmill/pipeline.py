@@ -23,8 +23,8 @@ from vidmill.engine import probe as probing
 from vidmill.engine.plan import decide_upscale, plan_output
 from vidmill.errors import EncodeError, ProbeError, SourceError, StorageError, VidmillError
 from vidmill.runner import ffmpeg as runner
-from vidmill.storage import http as http_storage
-from vidmill.storage import local as local_storage
+from vidmill import destinations, sources
+from vidmill.destinations import local as local_storage
 from vidmill.store.jobs import Claimed, JobStore, LeaseLost
 
 log = logging.getLogger("vidmill.pipeline")
@@ -102,7 +102,8 @@ def ensure_source(ctx: JobContext, claimed: Claimed, query: Query, cancel: threa
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not ok.exists():
             # bounded by settings.source_total_timeout; a cancel (shutdown, lost lease) stops it at once
-            result = http_storage.fetch(query.source, src, settings=ctx.settings, cancel=cancel)
+            result = sources.fetch(query.source, src, settings=ctx.settings, cancel=cancel,
+                                   project_id=claimed.project_id)
             ok.write_text(str(result.size))
             ctx.jobs.update_task_facts(claimed.task_id, source_size=result.size)
     return src
@@ -148,7 +149,7 @@ def _run(ctx: JobContext, claimed: Claimed, fmt: Format, jdir: Path, cancel: thr
         public["format"] = {**public.get("format", {}), "filename": _source_name(query.source)}
         out.write_text(json.dumps(public, indent=2))
         jobs.set_status(claimed.job_id, claimed.owner, JobStatus.SAVING)
-        _publish(ctx, claimed, [out], meta={}, duration=None)  # a JSON file has no bitrate or duration
+        _publish(ctx, claimed, [out], meta={}, duration=None, cancel=cancel)  # JSON: no bitrate or duration
         return
 
     decisions = decide_upscale(query, info)
@@ -177,21 +178,29 @@ def _run(ctx: JobContext, claimed: Claimed, fmt: Format, jdir: Path, cancel: thr
     out_probe = probing.probe(main)
     meta = probing.output_meta(out_probe)
     duration = float(out_probe.get("format", {}).get("duration") or 0) or None
-    _publish(ctx, claimed, [Path(p) for p in plan.outputs], meta=meta, duration=duration)
+    _publish(ctx, claimed, [Path(p) for p in plan.outputs], meta=meta, duration=duration, cancel=cancel)
 
 
-def _publish(ctx: JobContext, claimed: Claimed, files: list[Path], *, meta: dict, duration: float | None) -> None:
-    published = local_storage.publish(files, files_root=ctx.settings.files_dir)
-    size = sum(p.size for p in published)
+def _publish(ctx: JobContext, claimed: Claimed, files: list[Path], *, meta: dict, duration: float | None,
+             cancel: threading.Event | None = None) -> None:
+    """Store the output's files (the first is its main file) at its destination(s), or in vidmill's own."""
+    targets = [destinations.Target.from_dict(d) for d in claimed.spec.get("destination") or []]
+    if targets:
+        outputs = [destinations.OutputFile(p.name, p) for p in files]
+        landed = destinations.put_all(outputs, targets, settings=ctx.settings, cancel=cancel)
+        stored = {
+            "files": [{"name": f.name, "size": f.size} for f in landed[0]],
+            "storage": landed[0][0].storage["type"],
+            # where the main file went, per destination: what status renders as url / storage
+            "landed": [{"url": each[0].url, "storage": each[0].storage} for each in landed],
+        }
+        size = sum(f.size for f in landed[0])
+    else:
+        published = local_storage.publish(files, files_root=ctx.settings.files_dir)
+        stored = {"files": [{"path": p.relative_path, "size": p.size} for p in published], "storage": "local"}
+        size = sum(p.size for p in published)
     bitrate = round(size * 8 / 1000 / duration) if duration else None
-    result = {
-        "files": [{"path": p.relative_path, "size": p.size} for p in published],
-        "storage": "local",
-        "meta": meta,
-        "size": size,
-        "duration": duration,
-        "bitrate": bitrate,
-    }
+    result = {**stored, "meta": meta, "size": size, "duration": duration, "bitrate": bitrate}
     ctx.jobs.complete(claimed.job_id, claimed.owner, result)
 
 

@@ -134,13 +134,13 @@ def test_upscale_on_gives_exact_dimensions(env):
 def test_source_downloaded_once_for_all_formats(env, monkeypatch, media):
     rt, project, origin, ctx = env
     calls = []
-    real_fetch = pipeline.http_storage.fetch
+    real_fetch = pipeline.sources.fetch
 
     def counting_fetch(*a, **kw):
         calls.append(a[0])
         return real_fetch(*a, **kw)
 
-    monkeypatch.setattr(pipeline.http_storage, "fetch", counting_fetch)
+    monkeypatch.setattr(pipeline.sources, "fetch", counting_fetch)
     token = _start(rt, project, origin, [{"output": "mp4", "duration": 0.5}, {"output": "metadata"},
                                          {"output": "webm", "duration": 0.5}])
     jobs = [rt.jobs.claim(f"w{i}") for i in range(3)]

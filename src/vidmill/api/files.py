@@ -6,7 +6,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse
 
 from vidmill.errors import StorageError
-from vidmill.storage.local import safe_join
+from vidmill.destinations.local import safe_join
 
 router = APIRouter(tags=["files"])
 

@@ -33,6 +33,14 @@ def file_url(settings: Settings, relative: str) -> str:
     return f"{settings.public_url}/files/{relative}"
 
 
+def _landed(result: dict, kind: str) -> dict:
+    """An output stored at the user's destination: its URL and storage (first destination of a fan-out)."""
+    landed = result.get("landed")
+    if not landed:
+        return {}
+    return {"url": landed[0]["url"], "storage": {**landed[0]["storage"], "format": kind}}
+
+
 def render_status(view: TaskView, settings: Settings) -> dict:
     lists: dict[str, list] = {"videos": [], "audios": [], "images": [], "texts": []}
     for job in view.jobs:
@@ -53,6 +61,7 @@ def render_status(view: TaskView, settings: Settings) -> dict:
             "url": file_url(settings, rel) if rel else None,
             "storage": ({"type": "local", "path": rel, "host": settings.public_url, "format": job.kind}
                         if rel else None),
+            **_landed(result, job.kind),
             "bitrate": result.get("bitrate"),
             "duration": _num(result.get("duration")),
             "size": _mb(result.get("size")),

@@ -46,8 +46,8 @@ from urllib.parse import urlencode, urlsplit
 import httpx
 
 from vidmill.errors import DeliveryError, UrlRefused
-from vidmill.storage.http import new_client, pinned_request
-from vidmill.storage.ssrf import check_url
+from vidmill.net.http import new_client, pinned_request
+from vidmill.net.ssrf import check_url
 
 TIMESTAMP_HEADER = "X-Vidmill-Timestamp"
 SIGNATURE_HEADER = "X-Vidmill-Signature"
@@ -171,7 +171,7 @@ def deliver(
 
     The URL goes through the SSRF guard and the connection is pinned to the vetted IP; redirects are
     not followed (a 3xx is a failure). A refused URL raises ``DeliveryError`` whose ``__cause__`` is the
-    ``UrlRefused``: retrying cannot help, unless it is an ``UnresolvedHost`` (DNS may come back). A given ``client`` should come from ``storage.http.new_client``.
+    ``UrlRefused``: retrying cannot help, unless it is an ``UnresolvedHost`` (DNS may come back). A given ``client`` should come from ``net.http.new_client``.
     """
     host = _host_of(url)
     try:

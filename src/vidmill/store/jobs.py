@@ -32,6 +32,7 @@ class Claimed:
     query: dict
     attempt: int
     owner: str
+    project_id: int | None = None
 
 
 class LeaseLost(RuntimeError):
@@ -79,7 +80,7 @@ class JobStore:
                         message=f"claimed by {owner}" + (" after a lost lease" if recovered else "")))
             self._refresh_task(s, task)
             return Claimed(job.id, task.id, task.token, job.index, job.kind, dict(job.spec),
-                           dict(task.query or {}), job.attempt, owner)
+                           dict(task.query or {}), job.attempt, owner, task.project_id)
 
     def heartbeat(self, job_id: int, owner: str) -> None:
         with self.db.tx() as s:

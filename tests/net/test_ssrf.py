@@ -8,8 +8,8 @@ import socket
 import pytest
 
 from vidmill.errors import UnresolvedHost, UrlRefused
-from vidmill.storage import ssrf
-from vidmill.storage.ssrf import ResolvedUrl, check_url
+from vidmill.net import ssrf
+from vidmill.net.ssrf import ResolvedUrl, check_url
 
 # Names the fake resolver knows; anything else that is not localhost or a literal fails like NXDOMAIN.
 FAKE_DNS = {

@@ -17,23 +17,21 @@ import http
 import math
 import os
 import socket
-import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
 import httpx
 
-from vidmill import __version__
 from vidmill.errors import SourceError, SourceTooLarge, UrlRefused
-from vidmill.storage.ssrf import ResolvedUrl, check_url
+from vidmill.net.http import map_httpx_errors, new_client, pinned_request
+from vidmill.net.ssrf import check_url
+from vidmill.sources.result import FetchResult
 
-USER_AGENT = f"vidmill/{__version__}"
+SCHEMES = ("http", "https")
 MAX_REDIRECTS = 5
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 CHUNK_SIZE = 1 << 16
@@ -41,56 +39,6 @@ DEFAULT_TOTAL_TIMEOUT = 6 * 3600.0  # when settings has no source_total_timeout
 CANCEL_POLL_S = 0.1  # how often the watchdog looks at the cancel event
 
 ProgressCallback = Callable[[int, "int | None"], None]
-
-
-@dataclass(frozen=True)
-class FetchResult:
-    """A downloaded source: where it is, how many bytes, and the server's ``Content-Type`` if any."""
-
-    path: Path
-    size: int
-    content_type: str | None
-
-
-def new_client(*, timeout: httpx.Timeout | float, verify: ssl.SSLContext | bool = True) -> httpx.Client:
-    """An httpx client fit for pinned requests.
-
-    No environment proxies (a proxy would resolve the name itself), no automatic redirects, and no
-    keep-alive: a pooled connection is keyed by IP, so reusing one for another host name on the same IP
-    would skip that name's TLS verification. ``verify`` is an ``ssl.SSLContext`` for a private CA.
-    """
-    return httpx.Client(
-        timeout=timeout,
-        verify=verify,
-        follow_redirects=False,
-        trust_env=False,
-        limits=httpx.Limits(max_keepalive_connections=0),
-    )
-
-
-def pinned_request(
-    client: httpx.Client,
-    method: str,
-    resolved: ResolvedUrl,
-    *,
-    headers: Mapping[str, str] | None = None,
-    content: bytes | None = None,
-    timeout: Any = httpx.USE_CLIENT_DEFAULT,
-    extensions: Mapping[str, Any] | None = None,
-) -> httpx.Request:
-    """Build a request that connects to ``resolved.ip`` while speaking to ``resolved.host``.
-
-    ``extensions`` are extra httpx request extensions (``trace``); the TLS name ones always win.
-    """
-    merged = {"Host": resolved.host_header, "User-Agent": USER_AGENT, **(headers or {})}
-    return client.build_request(
-        method,
-        resolved.connect_url,
-        headers=merged,
-        content=content,
-        timeout=timeout,
-        extensions={**(extensions or {}), **resolved.request_extensions},
-    )
 
 
 def fetch(
@@ -102,6 +50,7 @@ def fetch(
     client: httpx.Client | None = None,
     cancel: threading.Event | None = None,
     deadline_s: float | None = None,
+    project_id: int | None = None,
 ) -> FetchResult:
     """Download ``url`` to ``dest`` (via ``dest.with_suffix('.part')`` and an atomic rename).
 
@@ -258,23 +207,6 @@ def _shutdown(sock: socket.socket) -> None:
         pass
 
 
-@contextmanager
-def map_httpx_errors(host: str, what: str = "source download failed") -> Iterator[None]:
-    """Translate httpx's exceptions into ``SourceError`` once, here (``raise ... from exc``)."""
-    try:
-        yield
-    except httpx.ConnectTimeout as exc:
-        raise SourceError(f"{what}: connecting to {host} timed out") from exc
-    except httpx.ReadTimeout as exc:
-        raise SourceError(f"{what}: {host} sent no data in time (read timeout)") from exc
-    except httpx.TimeoutException as exc:
-        raise SourceError(f"{what}: {host} timed out") from exc
-    except httpx.ConnectError as exc:
-        raise SourceError(f"{what}: cannot connect to {host} ({exc})") from exc
-    except httpx.HTTPError as exc:
-        raise SourceError(f"{what}: {type(exc).__name__} from {host} ({exc})") from exc
-
-
 def _save(
     response: httpx.Response,
     dest: Path,
@@ -327,3 +259,8 @@ def _status(response: httpx.Response) -> str:
         except ValueError:
             reason = ""
     return f"{response.status_code} {reason}".rstrip()
+
+
+def vet(url: str, *, settings: Any) -> None:
+    """The SSRF guard on the first hop (redirects are vetted as they come)."""
+    check_url(url, allow_private=settings.allow_private_networks)

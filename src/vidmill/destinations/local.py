@@ -1,4 +1,4 @@
-"""vidmill's own output storage: publish finished files under ``files_root/<unguessable id>/``.
+"""The local destination, vidmill's own output storage: publish files under ``files_root/<unguessable id>/``.
 
 A publish is all-or-nothing: the files are renamed into a hidden staging directory and that directory is
 renamed to its final ``<id>`` name in one step, so a reader (or a retried job) never sees half a set.
@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from vidmill.destinations.location import check_path
 from vidmill.errors import StorageError
 
 ID_BYTES = 24  # secrets.token_urlsafe(24): 32 characters, 192 bits
@@ -29,16 +31,19 @@ class Published:
     path: Path
 
 
-def publish(files: list[Path], *, files_root: Path) -> list[Published]:
-    """Move ``files`` (regular files, distinct base names) to ``files_root/<new id>/<basename>``.
+def publish(files: list[Path], *, files_root: Path, names: list[str] | None = None) -> list[Published]:
+    """Move ``files`` (regular files, distinct names) to ``files_root/<new id>/<name>``.
 
-    Raises ``StorageError`` without moving anything permanently if a file is missing, not a regular file,
-    a duplicate name, or on another filesystem; on failure, files already moved are put back.
+    ``names`` are relative paths (``720p/seg_001.ts``) checked like destination keys; by default each
+    file's base name. Raises ``StorageError`` without moving anything permanently if a file is missing, not
+    a regular file, a duplicate name, or on another filesystem; on failure, files already moved are put back.
     """
     sources = [Path(f) for f in files]
     if not sources:
         raise StorageError("nothing to publish")
-    names = [p.name for p in sources]
+    names = [check_path(n) for n in names] if names is not None else [p.name for p in sources]
+    if len(names) != len(sources):
+        raise StorageError("one name per file is needed")
     if len(set(names)) != len(names):
         raise StorageError("cannot publish two files with the same name")
     sizes = [_regular_size(p) for p in sources]
@@ -54,8 +59,9 @@ def publish(files: list[Path], *, files_root: Path) -> list[Published]:
     moved: list[tuple[Path, Path]] = []
     try:
         staging.mkdir()
-        for src in sources:
-            target = staging / src.name
+        for src, name in zip(sources, names):
+            target = staging / name
+            target.parent.mkdir(parents=True, exist_ok=True)
             os.rename(src, target)
             moved.append((target, src))
         os.rename(staging, final)
@@ -111,7 +117,4 @@ def _roll_back(moved: list[tuple[Path, Path]], staging: Path) -> None:
             os.rename(target, src)
         except OSError:
             pass  # best effort; the staging dir is hidden and never served
-    try:
-        staging.rmdir()
-    except OSError:
-        pass
+    shutil.rmtree(staging, ignore_errors=True)  # what is left: empty subfolders

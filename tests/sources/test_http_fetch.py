@@ -1,4 +1,4 @@
-"""storage.http.fetch against real HTTP(S) servers on 127.0.0.1; no other outbound connection is allowed."""
+"""sources.http.fetch against real HTTP(S) servers on 127.0.0.1; no other outbound connection is allowed."""
 
 from __future__ import annotations
 
@@ -17,8 +17,10 @@ import pytest
 
 from vidmill.config import Settings
 from vidmill.errors import SourceError, SourceTooLarge, UrlRefused
-from vidmill.storage import ssrf
-from vidmill.storage.http import FetchResult, fetch, new_client
+from vidmill.net import ssrf
+from vidmill.net.http import new_client
+from vidmill.sources import FetchResult
+from vidmill.sources.http import fetch
 
 MEDIA_NAME = "bbb_720p_5s_aac51.mp4"
 REAL_GETADDRINFO = socket.getaddrinfo
@@ -473,7 +475,7 @@ def test_deadline_defaults_to_the_setting(server, tmp_path):
 
 def test_deadline_default_without_the_setting(server, media, tmp_path, monkeypatch):
     # A settings object without source_total_timeout: the 6 h default applies (shortened here to see it).
-    from vidmill.storage import http as http_storage
+    from vidmill.sources import http as http_storage
 
     monkeypatch.setattr(http_storage, "DEFAULT_TOTAL_TIMEOUT", 1.0)
     base = make_settings(tmp_path, source_read_timeout=30.0)
@@ -486,7 +488,7 @@ def test_deadline_default_without_the_setting(server, media, tmp_path, monkeypat
 
 
 def test_default_deadline_is_six_hours():
-    from vidmill.storage import http as http_storage
+    from vidmill.sources import http as http_storage
 
     assert http_storage.DEFAULT_TOTAL_TIMEOUT == 6 * 3600
 

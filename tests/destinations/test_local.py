@@ -1,4 +1,4 @@
-"""storage.local: atomic publish into files/<unguessable id>/, and safe_join for the file-serving route."""
+"""destinations.local: atomic publish into files/<unguessable id>/, and safe_join for the file-serving route."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from vidmill.errors import StorageError
-from vidmill.storage.local import Published, publish, safe_join
+from vidmill.destinations.local import Published, publish, safe_join
 
 
 @pytest.fixture
@@ -156,3 +156,23 @@ def test_safe_join_refuses_escapes(served, relative):
 )
 def test_safe_join_allows_paths_inside(served, relative, expected):
     assert safe_join(served, relative) == served.resolve() / expected
+
+
+def test_publish_keeps_relative_names_of_a_many_file_output(tmp_path):
+    work = tmp_path / "work"
+    (work / "720p").mkdir(parents=True)
+    (work / "master.m3u8").write_text("#EXTM3U\n")
+    (work / "720p" / "seg_1.ts").write_bytes(b"ts")
+    root = tmp_path / "files"
+    published = publish([work / "master.m3u8", work / "720p" / "seg_1.ts"], files_root=root,
+                        names=["master.m3u8", "720p/seg_1.ts"])
+    file_id = published[0].relative_path.split("/")[0]
+    assert [p.relative_path for p in published] == [f"{file_id}/master.m3u8", f"{file_id}/720p/seg_1.ts"]
+    assert (root / file_id / "720p" / "seg_1.ts").read_bytes() == b"ts"
+
+
+def test_publish_refuses_names_that_escape(tmp_path):
+    (tmp_path / "a.ts").write_bytes(b"x")
+    with pytest.raises(StorageError, match="refused"):
+        publish([tmp_path / "a.ts"], files_root=tmp_path / "files", names=["../a.ts"])
+    assert (tmp_path / "a.ts").exists()
