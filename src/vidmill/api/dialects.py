@@ -18,10 +18,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
 
+from vidmill import destinations, sources
 from vidmill.config import API_KEY_RE
 from vidmill.core.projects import ProjectRef
+from vidmill.core.query import Query
 from vidmill.core.query.parse import load_json
-from vidmill.errors import NotFound, QueryError
+from vidmill.errors import NotFound, QueryError, StorageError, UnresolvedHost, UrlRefused
+from vidmill.net.ssrf import check_url
 
 log = logging.getLogger("vidmill.api")
 
@@ -91,6 +94,30 @@ def json_object(raw: bytes | str, name: str = "body") -> dict[str, Any]:
     if not isinstance(data, dict):
         raise BodyError(f"{name}: must be a JSON object", name)
     return data
+
+
+def vet_query(query: Query, settings) -> None:
+    """Refuse at once what the fetch, the upload or the callback would refuse later (scheme, URL shape, the
+    SSRF guard): ``QueryError`` named by the query's field path (``source``, ``callback_url``,
+    ``format[0].destination[1]``), which each dialect renames to its own. DNS failures pass: they may heal."""
+    checks = []
+    if query.source:
+        checks.append(("source", lambda: sources.vet(query.source, settings=settings)))
+    if query.callback_url:
+        checks.append(("callback_url", lambda: check_url(query.callback_url,
+                                                         allow_private=settings.allow_private_networks)))
+    for i, fmt in enumerate(query.format):
+        for j, dest in enumerate(fmt.destination or []):
+            target = destinations.Target.from_dict(dest.model_dump())
+            checks.append((f"format[{i}].destination[{j}]",
+                           lambda t=target: destinations.vet(t, settings=settings)))
+    for field, check in checks:
+        try:
+            check()
+        except UnresolvedHost:
+            continue
+        except (UrlRefused, StorageError) as exc:
+            raise QueryError(f"{field}: {exc.message}", field=field) from None
 
 
 def error_route(render: Callable[[Request, Exception], Response]) -> type[APIRoute]:

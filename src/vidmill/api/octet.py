@@ -7,6 +7,7 @@ routes is JSON; a refused request is ``{"error": "<why>"}`` with a 4xx status (t
 from __future__ import annotations
 
 import logging
+import re
 
 from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
@@ -14,12 +15,11 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from vidmill.api.dialects import (AuthInvalid, AuthMissing, BodyError, bearer_project, error_route, json_object,
-                                  read_body)
+                                  read_body, vet_query)
 from vidmill.api.octet_render import render_job
 from vidmill.api.octet_request import parse_job, to_query
 from vidmill.core.query import check_supported
-from vidmill.errors import NotFound, QueryError, UnresolvedHost, UnsupportedField, UrlRefused
-from vidmill.storage.ssrf import check_url
+from vidmill.errors import NotFound, QueryError, UnsupportedField
 
 log = logging.getLogger("vidmill.api.octet")
 DIALECT = "octet"
@@ -52,30 +52,28 @@ def render_error(request: Request, exc: Exception) -> Response:
     return JSONResponse({"error": "internal server error"}, status_code=500)
 
 
+def _octet_field(message: str) -> str:
+    """A core field path in Octet's words: source -> input.url, format[i].destination -> outputs[i].dest_path."""
+    message = re.sub(r"^format\[(\d+)\]\.destination(\[\d+\])?", r"outputs[\1].dest_path", message)
+    return (message.replace("format[", "outputs[").replace("source:", "input.url:", 1)
+            .replace("callback_url:", "callback:", 1))
+
+
 router = APIRouter(tags=["Octet v0"], route_class=error_route(render_error))
-
-
-def _vet_urls(settings, urls: dict[str, str | None]) -> None:
-    for field, url in urls.items():
-        if not url:
-            continue
-        try:
-            check_url(url, allow_private=settings.allow_private_networks)
-        except UnresolvedHost:
-            continue  # DNS may be down for a moment: the fetch retries and reports it
-        except UrlRefused as exc:
-            raise OctetError(f"{field}: {exc.message}")
 
 
 def _create(request: Request, project, body: bytes) -> JSONResponse:
     rt = request.app.state.runtime
     job = parse_job(json_object(body))
     query, data = to_query(job, s3_endpoint=rt.settings.octet_s3_endpoint or None)
-    _vet_urls(rt.settings, {"input.url": query.source, "callback": query.callback_url})
+    try:
+        vet_query(query, rt.settings)
+    except QueryError as exc:
+        raise OctetError(_octet_field(exc.message)) from None
     try:
         check_supported(query, allow=ALLOWED_FIELDS)
     except UnsupportedField as exc:
-        raise OctetError(exc.message.replace("format[", "outputs[")) from None
+        raise OctetError(_octet_field(exc.message)) from None
     view = rt.tasks.submit(project, query, dialect=DIALECT, dialect_data=data)
     rt.executor.submit()
     rt.deliverer.wake.set()

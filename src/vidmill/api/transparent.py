@@ -29,16 +29,15 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from vidmill.api.dialects import (AuthInvalid, AuthMissing, BodyError, bearer_project, error_route, json_object,
-                                  read_body)
+                                  read_body, vet_query)
 from vidmill.api.forms import BadForm, BodyTooLarge, read_form
 from vidmill.api.transparent_render import render_detail, render_item
-from vidmill.api.transparent_request import (ProfileBody, ProfilePatch, parse_order, parse_settings,
-                                             split_credentials, to_query, validation_error)
+from vidmill.api.transparent_request import (ProfileBody, ProfilePatch, parse_order, parse_settings, to_query,
+                                             validation_error)
 from vidmill.config import API_KEY_RE
 from vidmill.core.projects import ProjectRef
 from vidmill.core.query import Query, check_supported
-from vidmill.errors import NotFound, QueryError, UnresolvedHost, UnsupportedField, UrlRefused
-from vidmill.storage.ssrf import check_url
+from vidmill.errors import NotFound, QueryError, UnsupportedField
 
 log = logging.getLogger("vidmill.api.transparent")
 DIALECT = "transparent"
@@ -158,18 +157,6 @@ def _new_order_id(rt) -> str:
     raise RuntimeError("no free order id")
 
 
-def _vet(settings, fields: dict[str, str | None]) -> None:
-    for field, url in fields.items():
-        if not url:
-            continue
-        try:
-            check_url(url, allow_private=settings.allow_private_networks)
-        except UnresolvedHost:
-            continue
-        except UrlRefused as exc:
-            raise field_error(field, exc.message) from None
-
-
 def _submit(rt, project: ProjectRef, query: Query, data: dict):
     try:
         check_supported(query)
@@ -196,10 +183,12 @@ def _create(request: Request, project: ProjectRef, body: dict) -> JSONResponse:
                                       "a TransparentEdge job makes one")
         profiles[p.id] = (p.name, p.formats[0])
     query, data = to_query(order, profiles)
-    # the hosts are vetted; user:password@ in origin and destination URLs is TransparentEdge's way to log in
-    _vet(rt.settings, {"origin": split_credentials(order.origin)[0], "notifications": query.callback_url})
-    for destination in order.destinations:
-        _vet(rt.settings, {"destinations": split_credentials(destination)[0]})
+    try:
+        vet_query(query, rt.settings)
+    except QueryError as exc:
+        field = {"source": "origin", "callback_url": "notifications"}.get(exc.field or "", "destinations")
+        raise field_error(field, exc.message.replace("source:", "origin:", 1)
+                          .replace("callback_url:", "notifications:", 1)) from None
     view = _submit(rt, project, query, data)
     return JSONResponse(render_detail(view), status_code=201)
 
