@@ -25,6 +25,13 @@ class Settings(BaseSettings):
     allow_private_networks: bool = False
     # Octet v0: the S3-compatible endpoint its destinations write to (default: AWS, s3.<region>.amazonaws.com)
     octet_s3_endpoint: str = ""
+    # e-mail notifications (TransparentEdge orders); no host: orders asking for e-mail are refused
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_from: str = "vidmill@localhost"
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_security: str = Field(default="none", pattern="^(none|starttls|ssl)$")
 
     # limits and timings (rarely changed)
     max_source_bytes: int = 20 * 1024**3

@@ -44,7 +44,7 @@ class LiveApp:
 
 @pytest.fixture
 def rt(tmp_path):
-    settings = Settings(data_dir=tmp_path, api_key=MAIN_KEY, allow_private_networks=True)
+    settings = Settings(data_dir=tmp_path, api_key=MAIN_KEY, allow_private_networks=True, smtp_host="127.0.0.1")
     return Runtime(settings, start_workers=False)
 
 

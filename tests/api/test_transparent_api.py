@@ -155,6 +155,15 @@ def test_bad_orders_in_drf_shape(client, keys, change, field, message):
     assert r.json()[field][0].startswith(message), r.json()
 
 
+def test_email_needs_an_smtp_server(client, keys, rt):
+    key, company = keys["main"]
+    p = profile(client, key, company)
+    rt.settings.smtp_host = ""
+    r = client.post(f"/v1/media/{company}/transcode", json=order([p["id"]]), headers=bearer(key))
+    assert r.status_code == 400
+    assert r.json()["notifications"][0].startswith("e-mail notifications need an SMTP server")
+
+
 def test_missing_or_broken_order_field(client, keys):
     key, company = keys["main"]
     r = client.post(f"/v1/media/{company}/transcode", data={"orden": "{}"}, headers=bearer(key))

@@ -8,10 +8,34 @@ import time
 
 import httpx
 import pytest
+from aiosmtpd.controller import Controller
 
+from tests.notify.test_email import Inbox
+from tests.servers import VidmillServer, free_port
 pytestmark = pytest.mark.integration
 
 COMPANY = 1  # the server's default project: a fresh data dir makes it first
+
+
+@pytest.fixture(scope="module")
+def inbox():
+    box = Inbox()
+    controller = Controller(box, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    box.port = controller.port
+    try:
+        yield box
+    finally:
+        controller.stop()
+
+
+@pytest.fixture(scope="module")
+def te_server(tmp_path_factory, inbox):
+    """A server with an SMTP server for e-mail notifications."""
+    env = {"VIDMILL_SMTP_HOST": "127.0.0.1", "VIDMILL_SMTP_PORT": str(inbox.port),
+           "VIDMILL_SMTP_FROM": "transcoder@vidmill.test"}
+    with VidmillServer(tmp_path_factory.mktemp("te"), env=env) as s:
+        yield s
 
 
 def _token(server) -> str:
@@ -33,7 +57,8 @@ def wait_order(client: httpx.Client, order_id: str, timeout: float = 240.0) -> t
     raise AssertionError(f"order did not finish: {seen[-1]}")
 
 
-def test_order_with_two_profiles(server, origin, tmp_path):
+def test_order_with_two_profiles(te_server, origin, tmp_path):
+    server = te_server
     with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {_token(server)}"},
                       timeout=30) as client:
         small = client.post(f"/v1/media/{COMPANY}/profiles/", json={

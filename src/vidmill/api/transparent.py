@@ -172,6 +172,9 @@ def _submit(rt, project: ProjectRef, query: Query, data: dict):
 def _create(request: Request, project: ProjectRef, body: dict) -> JSONResponse:
     rt = _rt(request)
     order = parse_order(body)
+    if any(n.email for n in order.notifications) and not rt.settings.smtp_host:
+        raise field_error("notifications", "e-mail notifications need an SMTP server: this vidmill has none "
+                                           "configured (VIDMILL_SMTP_HOST)")
     profiles = {}
     for job in order.jobs:
         try:
