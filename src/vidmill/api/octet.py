@@ -67,12 +67,12 @@ def _create(request: Request, project, body: bytes) -> JSONResponse:
     job = parse_job(json_object(body))
     query, data = to_query(job, s3_endpoint=rt.settings.octet_s3_endpoint or None)
     try:
-        vet_query(query, rt.settings)
-    except QueryError as exc:
-        raise OctetError(_octet_field(exc.message)) from None
-    try:
         check_supported(query, allow=ALLOWED_FIELDS)
     except UnsupportedField as exc:
+        raise OctetError(_octet_field(exc.message)) from None
+    try:
+        vet_query(query, rt.settings)
+    except QueryError as exc:
         raise OctetError(_octet_field(exc.message)) from None
     view = rt.tasks.submit(project, query, dialect=DIALECT, dialect_data=data)
     rt.executor.submit()

@@ -163,6 +163,12 @@ def _submit(rt, project: ProjectRef, query: Query, data: dict):
     except UnsupportedField as exc:
         msg = exc.message.replace("format[", "jobs[")
         raise field_error("origin" if (exc.field or "").startswith("source") else "jobs", msg) from None
+    try:  # after the support policy: a scheme not supported yet is refused by it, not by a missing module
+        vet_query(query, rt.settings)
+    except QueryError as exc:
+        field = {"source": "origin", "callback_url": "notifications"}.get(exc.field or "", "destinations")
+        raise field_error(field, exc.message.replace("source:", "origin:", 1)
+                          .replace("callback_url:", "notifications:", 1)) from None
     view = rt.tasks.submit(project, query, dialect=DIALECT, external_id=_new_order_id(rt), dialect_data=data)
     rt.executor.submit()
     rt.deliverer.wake.set()
@@ -186,12 +192,6 @@ def _create(request: Request, project: ProjectRef, body: dict) -> JSONResponse:
                                       "a TransparentEdge job makes one")
         profiles[p.id] = (p.name, p.formats[0])
     query, data = to_query(order, profiles)
-    try:
-        vet_query(query, rt.settings)
-    except QueryError as exc:
-        field = {"source": "origin", "callback_url": "notifications"}.get(exc.field or "", "destinations")
-        raise field_error(field, exc.message.replace("source:", "origin:", 1)
-                          .replace("callback_url:", "notifications:", 1)) from None
     view = _submit(rt, project, query, data)
     return JSONResponse(render_detail(view), status_code=201)
 
