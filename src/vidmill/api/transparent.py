@@ -24,6 +24,7 @@ import secrets
 import time
 
 from fastapi import APIRouter, Request
+from pydantic import ValidationError
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
@@ -267,10 +268,8 @@ async def list_profiles(request: Request, company_id: str):
 def _parse(model, data: dict):
     try:
         return model.model_validate(data)
-    except Exception as exc:  # pydantic ValidationError
-        if hasattr(exc, "errors"):
-            raise validation_error(exc) from None
-        raise
+    except ValidationError as exc:
+        raise validation_error(exc) from None
 
 
 @route("/v1/media/{company_id}/profiles", ["POST"], "Create a profile: {name, settings}")
