@@ -33,8 +33,8 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 class _ThreadedServer:
     """An http.server on 127.0.0.1 in a daemon thread, as a context manager."""
 
-    def __init__(self, handler, path: str = ""):
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    def __init__(self, handler, path: str = "", port: int = 0):
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
         self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
@@ -67,9 +67,10 @@ class Received:
 class CallbackReceiver(_ThreadedServer):
     """Records every POST; answers ``status`` (200 by default, set to 500 to play a broken receiver)."""
 
-    def __init__(self):
+    def __init__(self, port: int = 0):
         self.calls: list[Received] = []
         self.status = 200
+        self.headers: dict[str, str] = {}  # sent with every answer (e.g. Retry-After)
         receiver = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -78,13 +79,15 @@ class CallbackReceiver(_ThreadedServer):
                 form = {k: v[0] for k, v in parse_qs(body.decode(), keep_blank_values=True).items()}
                 receiver.calls.append(Received(self.path, dict(self.headers), body, form))
                 self.send_response(receiver.status)
+                for name, value in receiver.headers.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
             def log_message(self, *args):
                 pass
 
-        super().__init__(Handler, "/hook")
+        super().__init__(Handler, "/hook", port)
 
     def events(self, token: str) -> list[str]:
         return [c.form.get("event") for c in self.calls if c.form.get("task_token") == token]

@@ -10,11 +10,9 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from vidmill import __version__
-from vidmill.api import files, octet, qencode, transparent
-from vidmill.api.qencode_render import add_delivery_warning, make_callback_renderer
+from vidmill.api import deliveries, files, octet, qencode, transparent, tus
 from vidmill.config import Settings
 from vidmill.engine import ffmpeg as ffmpeg_bin
-from vidmill.notify import outbox
 from vidmill.runtime import Runtime
 
 log = logging.getLogger("vidmill")
@@ -36,8 +34,6 @@ class CollapseSlashes:
 
 def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI:
     rt = runtime or Runtime(settings)
-    outbox.RENDERERS["qencode"] = make_callback_renderer(settings)
-    outbox.ON_FAILURE["qencode"] = add_delivery_warning
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -55,10 +51,13 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.add_middleware(CollapseSlashes)
     app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "HEAD", "POST", "OPTIONS"],
                        allow_headers=["*"], expose_headers=["Content-Length", "Content-Range", "Accept-Ranges"])
+    tus.mount(app, rt)  # after the CORS above: TUS answers its own preflights (PATCH, tus headers)
     app.include_router(qencode.router)
     app.include_router(octet.router)  # Octet and TransparentEdge answer errors in their own shapes (route_class)
     app.include_router(transparent.router)
     app.include_router(files.router)
+    app.include_router(deliveries.router)
+    app.add_exception_handler(deliveries.Refused, deliveries.refused_handler)
     app.add_exception_handler(qencode.QencodeError, qencode.qencode_error_handler)
     app.add_exception_handler(Exception, qencode.internal_error_handler)
 

@@ -43,9 +43,28 @@ class Settings(BaseSettings):
     max_attempts: int = 3
     job_timeout_seconds: float = 6 * 3600
     callback_timeout: float = 10.0
-    callback_max_attempts: int = 8
+    # callbacks are retried with exponential backoff (base doubling up to max_delay, with jitter) for
+    # callback_retry_horizon seconds after their event (default 3 days, as Stripe does), then given up
+    callback_retry_horizon: float = Field(default=3 * 24 * 3600.0, ge=0)
+    callback_retry_base: float = Field(default=5.0, gt=0)
+    callback_retry_max_delay: float = Field(default=3600.0, gt=0)
     max_request_bytes: int = 2 * 1024**2
     poll_interval: float = 0.5
+    # direct (TUS) uploads: defaults for projects that set no limits of their own
+    upload_max_bytes: int = 20 * 1024**3  # one upload
+    upload_quota_bytes: int = 100 * 1024**3  # all live uploads of a project together
+    upload_max_count: int = 10_000  # live uploads of a project (tiny uploads must not fill the disk's inodes)
+    upload_ttl_seconds: int = 24 * 3600  # an upload (finished or not) is deleted this long after its creation
+    upload_sweep_seconds: float = 60.0
+
+    # storage (sources and destinations other than http and vidmill's own)
+    storage_plain_http_hosts: str = ""  # "host" or "host:port", comma-separated: S3/Azure endpoints over http
+    storage_ca_file: Path | None = None  # extra CA bundle for TLS to storage (FTPS, S3, Azure)
+    azure_blob_endpoint: str = "https://{account}.blob.core.windows.net"
+    storage_timeout: float = 60.0  # connect / per-operation read timeout
+    upload_part_size: int = Field(default=8 * 1024**2, ge=5 * 1024**2)  # S3 multipart part, Azure block
+    upload_concurrency: int = Field(default=4, ge=1, le=32)  # parts (and files) in flight
+    upload_max_attempts: int = Field(default=4, ge=1, le=10)  # transient failures retried with backoff
 
     @field_validator("api_key")
     @classmethod
@@ -57,7 +76,15 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _defaults(self) -> "Settings":
+        if self.callback_retry_max_delay < self.callback_retry_base:
+            raise ValueError("VIDMILL_CALLBACK_RETRY_MAX_DELAY must be >= VIDMILL_CALLBACK_RETRY_BASE")
         self.data_dir = self.data_dir.expanduser().resolve()
+        if self.octet_s3_endpoint.lower().startswith("http://"):
+            # an endpoint the operator configured over plain http (an emulator, a private gateway) is reached so
+            netloc = self.octet_s3_endpoint.split("://", 1)[1].split("/", 1)[0].lower()
+            listed = [h.strip() for h in self.storage_plain_http_hosts.split(",") if h.strip()]
+            if netloc not in listed:
+                self.storage_plain_http_hosts = ",".join([*listed, netloc])
         if not self.database_url:
             self.database_url = f"sqlite:///{self.data_dir / 'vidmill.db'}"
         if not self.public_url:
@@ -73,6 +100,10 @@ class Settings(BaseSettings):
     @property
     def files_dir(self) -> Path:
         return self.data_dir / "files"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "uploads"
 
 
 @lru_cache(maxsize=1)

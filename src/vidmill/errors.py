@@ -13,7 +13,8 @@
     ├── StorageError          outputs could not be stored or published
     ├── NotFound              a key, token, task or profile does not exist (or is another project's)
     ├── Conflict              the request contradicts the current state (a task token started twice)
-    └── DeliveryError         a callback could not be delivered (never fails a task)
+    ├── LimitExceeded         a size limit or quota refuses the request (an upload over the project's quota)
+    └── MailNotSent           an e-mail notification could not be sent (its sender turns it into a SendResult)
 
 API dialects map these to their own error codes in one table each (see ``api/``).
 """
@@ -78,8 +79,8 @@ class StorageError(VidmillError):
     """Outputs could not be written to their destination or published."""
 
 
-class DeliveryError(VidmillError):
-    """A callback could not be delivered: ends as a task warning, never a task failure."""
+class LimitExceeded(VidmillError):
+    """A size limit or quota refuses the request, e.g. a direct upload over its project's quota."""
 
 
 class QueryMissing(QueryError):
@@ -92,3 +93,7 @@ class NotFound(VidmillError):
 
 class Conflict(VidmillError):
     """The request contradicts the current state, e.g. a task token used for a second start."""
+
+
+class MailNotSent(VidmillError):
+    """The SMTP server could not be reached or refused the message; never carries a credential."""

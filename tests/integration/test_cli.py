@@ -69,3 +69,44 @@ def test_projects_create_and_list(tmp_path):
     listed = json.loads(_vidmill("projects", "list", env=env).stdout)
     acme = next(p for p in listed if p["name"] == "acme")
     assert acme["keys"] == [key[:6] + "…"]  # only a prefix: keys are stored hashed
+
+
+@pytest.mark.parametrize(
+    "args, env, message",
+    [
+        pytest.param(["projects", "create", "twice"], {}, "a project named 'twice' exists already", id="project-twice"),
+        pytest.param(["projects", "add-key", "nope"], {}, "no project named 'nope'", id="add-key-unknown"),
+        pytest.param(["profiles", "add", "--name", "x", "--file", "/nonexistent.json"], {},
+                     "cannot read /nonexistent.json", id="profile-file-missing"),
+        pytest.param(["deliveries", "list", "f" * 32], {}, "task token not found", id="deliveries-unknown-task"),
+        pytest.param(["deliveries", "redeliver", "f" * 32], {}, "needs the TOKEN and the delivery ID",
+                     id="redeliver-without-id"),
+        pytest.param(["projects", "list"], {"VIDMILL_PORT": "abc"}, "bad setting: VIDMILL_PORT", id="bad-env"),
+        pytest.param(["projects", "list"], {"VIDMILL_DATABASE_URL": "postgresql+psycopg2://nobody@127.0.0.1:1/x"},
+                     "OperationalError", id="database-down"),
+        pytest.param(["nosuchcommand"], {}, "invalid choice: 'nosuchcommand'", id="unknown-command"),
+        pytest.param(["deliveries", "redeliver", "t", "notanumber"], {}, "invalid int value", id="bad-id"),
+    ],
+)
+def test_bad_input_is_one_clear_line_and_a_non_zero_exit(tmp_path, args, env, message):
+    env = {"VIDMILL_DATA_DIR": str(tmp_path), **env}
+    if args[:3] == ["projects", "create", "twice"]:
+        assert _vidmill(*args, env=env).returncode == 0
+    out = _vidmill(*args, env=env)
+    assert out.returncode != 0
+    assert out.stderr.count("\n") == 1 and out.stderr.startswith("vidmill: "), out.stderr
+    assert message in out.stderr and "Traceback" not in out.stderr
+
+
+def test_transcode_makes_an_hls_ladder_with_the_server_pipeline(tmp_path, media):
+    q = tmp_path / "q.json"
+    q.write_text(json.dumps({"format": [{"output": "advanced_hls", "segment_duration": 2, "duration": 2,
+                                         "stream": [{"resolution": 144}, {"resolution": 96}]}]}))
+    out = _vidmill("transcode", str(media / "bbb_720p_5s_aac51.mp4"), "--query", str(q), "--out",
+                   str(tmp_path / "out"))
+    assert out.returncode == 0, out.stderr
+    master = Path(out.stdout.strip())
+    assert master == tmp_path / "out" / "0-advanced_hls" / "playlist.m3u8"
+    assert "video_2/chunklist.m3u8" in master.read_text()
+    assert (master.parent / "video_2" / "segment_00000.ts").is_file()
+    assert (master.parent / "audio_1" / "chunklist.m3u8").is_file()

@@ -1,4 +1,4 @@
-"""notify.callbacks: Qencode form fields, signatures, one delivery to a real local receiver, retry policy."""
+"""notify.callbacks: signatures, one signed POST to a real local receiver, the retry policy; the Qencode form."""
 
 from __future__ import annotations
 
@@ -8,14 +8,15 @@ import json
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 import pytest
 
 from vidmill import __version__
 from vidmill.config import Settings
-from vidmill.errors import DeliveryError, UrlRefused
-from vidmill.notify.callbacks import RetryPolicy, deliver, qencode_form, sign, verify
+from vidmill.api.qencode_render import qencode_form
+from vidmill.notify.callbacks import HttpSender, RetryPolicy, retry_after_seconds, sign, verify
+from vidmill.notify.outbox import HTTP, Outgoing, SendResult
 
 SECRET = "project-callback-secret"
 STATUS = {"status": "completed", "percent": 100.0, "error": 0, "videos": [{"tag": "video-0-0", "size": "1.2"}]}
@@ -120,10 +121,12 @@ class Receiver(BaseHTTPRequestHandler):
         if self.path == "/slow":
             self.server.stop.wait(10)
             return
-        status = {"/fail": 500, "/moved": 302}.get(self.path, 200)
+        status = {"/fail": 500, "/moved": 302, "/gone": 410, "/busy": 503}.get(self.path, 200)
         self.send_response(status)
         if status == 302:
             self.send_header("Location", "/hook")
+        if status == 503:
+            self.send_header("Retry-After", "30")
         self.send_header("Content-Length", "2")
         self.end_headers()
         self.wfile.write(b"ok")
@@ -162,9 +165,14 @@ def url(server, path="/hook") -> str:
     return f"http://127.0.0.1:{server.server_port}{path}"
 
 
-def test_deliver_posts_signed_form(receiver, settings):
+def _send(target, form, settings, secret=SECRET):
+    body = urlencode(form).encode()
+    return HttpSender(settings).send(Outgoing(HTTP, target, "application/x-www-form-urlencoded", body), secret=secret)
+
+
+def test_send_posts_signed_form(receiver, settings):
     form = qencode_form("d" * 32, "saved", STATUS, 'ünïcode & = "payload"')
-    deliver(url(receiver), form, secret=SECRET, settings=settings)
+    assert _send(url(receiver), form, settings) == SendResult(True, http_status=200)
 
     ((path, headers, body),) = receiver.received
     assert path == "/hook"
@@ -176,61 +184,82 @@ def test_deliver_posts_signed_form(receiver, settings):
     assert verify(SECRET, body, headers["X-Vidmill-Timestamp"], headers["X-Vidmill-Signature"])
 
 
-def test_deliver_http_500(receiver, settings):
-    with pytest.raises(DeliveryError, match="^callback to 127.0.0.1 failed: HTTP 500$"):
-        deliver(url(receiver, "/fail"), {"a": "1"}, secret=SECRET, settings=settings)
+def test_send_http_500(receiver, settings):
+    assert _send(url(receiver, "/fail"), {"a": "1"}, settings) == SendResult(False, 500, "HTTP 500")
 
 
-def test_deliver_does_not_follow_redirects(receiver, settings):
-    with pytest.raises(DeliveryError, match="HTTP 302"):
-        deliver(url(receiver, "/moved"), {"a": "1"}, secret=SECRET, settings=settings)
+def test_send_does_not_follow_redirects(receiver, settings):
+    assert _send(url(receiver, "/moved"), {"a": "1"}, settings) == SendResult(False, 302, "HTTP 302")
     assert [path for path, _, _ in receiver.received] == ["/moved"]
 
 
-def test_deliver_closed_port(settings):
+def test_send_410_is_final(receiver, settings):
+    assert _send(url(receiver, "/gone"), {"a": "1"}, settings) == SendResult(False, 410, "HTTP 410", final=True)
+
+
+def test_send_reads_retry_after(receiver, settings):
+    result = _send(url(receiver, "/busy"), {"a": "1"}, settings)
+    assert (result.http_status, result.retry_after, result.final) == (503, 30.0, False)
+
+
+def test_send_closed_port(settings):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    with pytest.raises(DeliveryError, match="callback to 127.0.0.1 failed: ConnectError"):
-        deliver(f"http://127.0.0.1:{port}/hook", {"a": "1"}, secret=SECRET, settings=settings)
+    result = _send(f"http://127.0.0.1:{port}/hook", {"a": "1"}, settings)
+    assert not result.ok and not result.final and result.http_status is None
+    assert result.error.startswith("127.0.0.1: ConnectError")
 
 
-def test_deliver_timeout(receiver, settings):
-    with pytest.raises(DeliveryError, match="callback to 127.0.0.1 failed: timed out"):
-        deliver(url(receiver, "/slow"), {"a": "1"}, secret=SECRET, settings=settings)
+def test_send_timeout(receiver, settings):
+    result = _send(url(receiver, "/slow"), {"a": "1"}, settings)
+    assert (result.ok, result.error) == (False, "127.0.0.1: timed out after 0.5 s")
 
 
-def test_deliver_refused_url_never_connects(receiver, tmp_path):
+def test_send_refused_url_never_connects(receiver, tmp_path):
     strict = Settings(data_dir=tmp_path, allow_private_networks=False)
-    with pytest.raises(DeliveryError, match="callback to 127.0.0.1 refused") as info:
-        deliver(url(receiver), {"a": "1"}, secret=SECRET, settings=strict)
-    assert isinstance(info.value.__cause__, UrlRefused)
-    with pytest.raises(DeliveryError, match="169.254.169.254 refused"):
-        deliver("http://169.254.169.254/hook", {"a": "1"}, secret=SECRET, settings=strict)
+    result = _send(url(receiver), {"a": "1"}, strict)
+    assert result.final and result.error.startswith("refused: ")
+    result = _send("http://169.254.169.254/hook", {"a": "1"}, strict)
+    assert result.final and result.error.startswith("refused: ")
     assert receiver.received == []
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        pytest.param("120", 120.0, id="seconds"),
+        pytest.param("Wed, 21 Oct 2015 07:28:00 GMT", 60.0, id="http-date"),
+        pytest.param("Wed, 21 Oct 2015 07:26:00 GMT", 0.0, id="http-date-past"),
+        pytest.param("soon", None, id="garbage"),
+        pytest.param(None, None, id="absent"),
+    ],
+)
+def test_retry_after_seconds(value, expected):
+    assert retry_after_seconds(value, now=1445412420.0) == expected  # 2015-10-21T07:27:00Z
 
 
 # --- retry policy ---------------------------------------------------------------------------------
 
 
 def test_retry_sequence_without_jitter():
+    policy = RetryPolicy(base=1, max_delay=300, jitter=0)
+    assert [policy.next_delay(n) for n in range(1, 12)] == [1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300]
+
+
+def test_default_policy_retries_for_three_days_with_hourly_tries_at_most():
     policy = RetryPolicy(jitter=0)
-    assert [policy.next_delay(n) for n in range(1, 10)] == [1, 2, 4, 8, 16, 32, 64, None, None]
-
-
-def test_retry_delay_capped():
-    policy = RetryPolicy(max_attempts=30, jitter=0)
-    assert [policy.next_delay(n) for n in (9, 10, 29)] == [256, 300, 300]
-    assert policy.next_delay(30) is None
+    assert policy.horizon == 3 * 24 * 3600
+    assert [policy.next_delay(n) for n in (1, 2, 3, 10, 11, 500)] == [5, 10, 20, 2560, 3600, 3600]
 
 
 @pytest.mark.parametrize(
     "attempt, rand, expected",
     [
-        pytest.param(3, 0.0, 3.6, id="low-edge"),
-        pytest.param(3, 0.5, 4.0, id="middle"),
-        pytest.param(3, 1.0, 4.4, id="high-edge"),
-        pytest.param(7, 1.0, 70.4, id="high-edge-late"),
+        pytest.param(3, 0.0, 15.0, id="low-edge"),
+        pytest.param(3, 0.5, 20.0, id="middle"),
+        pytest.param(3, 1.0, 25.0, id="high-edge"),
+        pytest.param(7, 1.0, 400.0, id="high-edge-late"),
     ],
 )
 def test_retry_jitter_band(attempt, rand, expected):
@@ -238,26 +267,29 @@ def test_retry_jitter_band(attempt, rand, expected):
 
 
 def test_retry_jitter_never_exceeds_cap():
-    assert RetryPolicy(max_attempts=20).next_delay(15, rand=0.999) == 300
+    assert RetryPolicy().next_delay(15, rand=0.999) == 3600
 
 
 def test_retry_random_jitter_stays_in_band():
     policy = RetryPolicy()
-    assert all(14.4 <= policy.next_delay(5) <= 17.6 for _ in range(200))
+    assert all(60 <= policy.next_delay(5) <= 100 for _ in range(200))
+    assert len({policy.next_delay(5) for _ in range(20)}) > 1  # jittered
 
 
 def test_retry_policy_from_settings(tmp_path):
-    policy = RetryPolicy.from_settings(Settings(data_dir=tmp_path, callback_max_attempts=3), jitter=0)
-    assert [policy.next_delay(n) for n in (1, 2, 3)] == [1, 2, None]
+    settings = Settings(data_dir=tmp_path, callback_retry_base=2, callback_retry_max_delay=7,
+                        callback_retry_horizon=90)
+    policy = RetryPolicy.from_settings(settings)
+    assert (policy.base, policy.max_delay, policy.horizon) == (2, 7, 90)
 
 
 @pytest.mark.parametrize(
     "kwargs",
     [
-        pytest.param({"max_attempts": 0}, id="no-attempts"),
+        pytest.param({"horizon": -1}, id="negative-horizon"),
         pytest.param({"base": 0}, id="zero-base"),
         pytest.param({"factor": 0.5}, id="shrinking"),
-        pytest.param({"max_delay": 0.5}, id="cap-below-base"),
+        pytest.param({"base": 10, "max_delay": 5}, id="cap-below-base"),
         pytest.param({"jitter": 1.0}, id="jitter-too-big"),
     ],
 )

@@ -11,7 +11,7 @@ from aiosmtpd.handlers import Message
 
 from tests.servers import free_port
 from vidmill.config import Settings
-from vidmill.errors import DeliveryError
+from vidmill.errors import MailNotSent
 from vidmill.notify.email import send_mail
 
 
@@ -49,11 +49,11 @@ def test_a_message_arrives(smtp, tmp_path):
 
 def test_unreachable_server_is_a_delivery_error(tmp_path):
     settings = Settings(data_dir=tmp_path, smtp_host="127.0.0.1", smtp_port=free_port(), smtp_password="hunter2")
-    with pytest.raises(DeliveryError) as exc:
+    with pytest.raises(MailNotSent) as exc:
         send_mail(settings, "a@example.com", "s", "t")
     assert "ConnectionRefusedError" in exc.value.message and "hunter2" not in exc.value.message
 
 
 def test_no_server_configured(tmp_path):
-    with pytest.raises(DeliveryError, match="no SMTP server configured"):
+    with pytest.raises(MailNotSent, match="no SMTP server configured"):
         send_mail(Settings(data_dir=tmp_path), "a@example.com", "s", "t")

@@ -138,6 +138,28 @@ def test_cancel_stops_quickly_finalises_output_and_leaves_no_process(long_encode
     assert 0.5 < media_info(probe(out)).duration < 8
 
 
+def test_an_exception_from_the_progress_callback_stops_ffmpeg_and_is_raised(long_encode):
+    """The pipeline raises LeaseLost there: a job that lost its lease must stop encoding, not go on."""
+    argv, out = long_encode
+
+    class Lost(RuntimeError):
+        pass
+
+    calls = []
+
+    def on_progress(pct):
+        calls.append(pct)
+        if len(calls) == 2:
+            raise Lost("job is no longer ours")
+
+    start = time.monotonic()
+    with pytest.raises(Lost, match="no longer ours"):
+        run(argv, duration_s=55.0, on_progress=on_progress)
+    assert time.monotonic() - start < 10
+    assert len(calls) == 2  # not called again once it raised
+    assert ffmpeg_pids(out.name) == []
+
+
 def test_timeout(long_encode):
     argv, out = long_encode
     start = time.monotonic()

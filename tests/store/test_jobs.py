@@ -13,8 +13,7 @@ from vidmill.core.query import parse_query
 from vidmill.core.states import JobStatus
 from vidmill.core.tasks import Tasks
 from vidmill.errors import Conflict, NotFound
-from vidmill.notify import outbox
-from vidmill.store.jobs import JobStore, LeaseLost
+from vidmill.store.jobs import JobStore, LeaseLost, failure_summary
 from vidmill.store.models import Outbox
 
 
@@ -29,16 +28,17 @@ def _query(n_formats=1, callback=True):
 
 @pytest.fixture
 def env(db):
-    outbox.RENDERERS["qencode"] = lambda s, task, event, code, msg: {"event": event, "status": task.status}
     projects = Projects(db)
     project, _ = projects.create("p")
     yield db, project, Tasks(db), JobStore(db, lease_seconds=LEASE, max_attempts=2)
-    outbox.RENDERERS.pop("qencode", None)
 
 
 def _events(db):
     with db.tx() as s:
-        return [r.body["event"] for r in s.scalars(select(Outbox).order_by(Outbox.id))]
+        rows = s.scalars(select(Outbox).order_by(Outbox.id)).all()
+        # neutral events: the task as it was at the event, and no vendor's body
+        assert all(r.snapshot["token"] and r.snapshot["status"] and r.state == "pending" for r in rows)
+        return [r.event for r in rows]
 
 
 def test_start_creates_one_job_per_format_and_a_queued_callback(env):
@@ -94,6 +94,32 @@ def test_failure_makes_task_error_with_description_and_error_callback(env):
     assert view.status == "error" and view.error == 1
     assert "boom" in view.error_description
     assert _events(db) == ["queued", "error", "saved"]
+
+
+@pytest.mark.parametrize(
+    "failures, expected",
+    [
+        pytest.param([("mp4 output #0", "source is not readable media: Invalid data")],
+                     "source is not readable media: Invalid data", id="one"),
+        pytest.param([("mp4 output #0", "HTTP 404"), ("webm output #1", "HTTP 404"), ("mp4 output #2", "HTTP 404")],
+                     "HTTP 404", id="shared-cause-said-once"),
+        pytest.param([("mp4 output #0", "A"), ("webm output #1", "B"), ("mp4 output #2", "A")],
+                     "mp4 output #0, mp4 output #2: A; webm output #1: B", id="grouped"),
+        pytest.param([], "task failed", id="none"),
+    ],
+)
+def test_failure_summary(failures, expected):
+    assert failure_summary(failures) == expected
+
+
+def test_every_output_failing_for_one_cause_says_it_once(env):
+    db, project, tasks, jobs = env
+    token = tasks.create(project)
+    tasks.start(token, _query(3))
+    for _ in range(3):
+        c = jobs.claim("w")
+        jobs.fail(c.job_id, "w", "source download failed: HTTP 404 Not Found")
+    assert tasks.get(token).error_description == "source download failed: HTTP 404 Not Found"
 
 
 def test_lapsed_lease_is_reclaimed_and_old_owner_is_locked_out(env):

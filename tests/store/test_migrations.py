@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import threading
@@ -12,6 +13,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.operations import Operations
+from alembic.script import ScriptDirectory
 from sqlalchemy import Column, Integer, inspect, select, text
 
 from tests.services import fresh_pg_database
@@ -51,8 +53,45 @@ def test_schema_matches_models(db):
 
 
 def test_version_row_is_at_head(db):
-    assert head() == "0002_i8_dialects"
+    assert len(ScriptDirectory.from_config(alembic_config()).get_heads()) == 1  # one chain, no branches
     assert _versions(db) == [head()]
+
+
+def test_outbox_rows_from_0001_survive_the_move_to_neutral_events(fresh_url):
+    """Callbacks pending, delivered or failed under 0001 (rendered form bodies) keep their meaning."""
+    database = Database(fresh_url)
+    try:
+        command.upgrade(alembic_config(url=fresh_url), "0001")
+        with database.engine.begin() as conn:
+            conn.exec_driver_sql("INSERT INTO projects (id, name, callback_secret, created_at) "
+                                 "VALUES (1, 'p', 's', '2026-01-01 00:00:00')")
+            conn.exec_driver_sql(
+                "INSERT INTO tasks (id, token, project_id, dialect, status, percent, error, warnings, created_at, "
+                "updated_at) VALUES (1, 't', 1, 'qencode', 'error', 100, 1, '[]', '2026-01-01 00:00:00', "
+                "'2026-01-01 00:00:00')")
+            for i, (event, body, delivered, failed) in enumerate([
+                ("queued", '{"event": "queued"}', "'2026-01-01 00:00:01'", "NULL"),
+                ("error", '{"event": "error", "error_code": "1", "error_message": "boom"}', "NULL", "NULL"),
+                ("saved", '{"event": "saved"}', "NULL", "'2026-01-01 00:00:03'"),
+            ], start=1):
+                conn.exec_driver_sql(
+                    "INSERT INTO outbox (id, task_id, event, target, body, attempts, next_try, delivered_at, "
+                    f"failed_at) VALUES ({i}, 1, '{event}', 'http://h/cb', '{body}', 1, '2026-01-01 00:00:0{i}', "
+                    f"{delivered}, {failed})")
+        database.migrate()
+        assert _diffs(database) == []
+        with database.engine.connect() as conn:
+            rows = conn.exec_driver_sql("SELECT event, state, channel, dialect, details, snapshot FROM outbox "
+                                        "ORDER BY id").all()
+        got = [(e, st, ch, d, details if isinstance(details, dict) else json.loads(details), snap)
+               for e, st, ch, d, details, snap in rows]
+        assert got == [
+            ("queued", "delivered", "http", "qencode", {}, None),
+            ("error", "pending", "http", "qencode", {"error_code": 1, "error_message": "boom"}, None),
+            ("saved", "given_up", "http", "qencode", {}, None),
+        ]
+    finally:
+        database.dispose()
 
 
 def test_migrate_twice_is_a_no_op(db):
@@ -116,12 +155,12 @@ def test_adopts_a_database_made_by_create_all(fresh_url):
     """Data dirs from before migrations existed are stamped at 0001, not re-created."""
     database = Database(fresh_url)
     try:
-        # what create_all made back then: revision 0001's schema, without alembic's version table
+        # what create_all made back then: the 0001 schema without a version table
         command.upgrade(alembic_config(url=fresh_url), "0001")
         with database.engine.begin() as conn:
             conn.exec_driver_sql("DROP TABLE alembic_version")
-        with database.tx() as s:
-            s.add(Project(name="old", callback_secret="s"))
+            conn.exec_driver_sql("INSERT INTO projects (name, callback_secret, created_at) "
+                                 "VALUES ('old', 's', '2026-01-01 00:00:00')")
         database.migrate()
         assert _versions(database) == [head()]
         assert _diffs(database) == []

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 from vidmill.api.octet_request import API_VERSION
 from vidmill.core.tasks import TaskView
+from vidmill.notify.outbox import HTTP, Notice, Outgoing
 
 # vidmill task status -> Octet's words (the webhook's complete|error, plus the two before them)
 STATUS = {"created": "queued", "queued": "queued", "downloading": "processing", "encoding": "processing",
@@ -49,3 +52,16 @@ def render_webhook(view: TaskView) -> dict | None:
     if status not in ("complete", "error"):
         return None
     return {"api_version": API_VERSION, "job_id": view.token, "status": status}
+
+
+class OctetNotices:
+    """The outbox renderer of Octet jobs: the seed's JSON webhook, once, when the job has finished (the core's
+    ``saved`` event, which follows ``error`` too); every other event sends nothing."""
+
+    def render(self, notice: Notice) -> Outgoing | None:
+        if notice.channel != HTTP or notice.event != "saved":
+            return None
+        body = render_webhook(notice.task)
+        if body is None:
+            return None
+        return Outgoing(HTTP, notice.target, "application/json", json.dumps(body).encode())

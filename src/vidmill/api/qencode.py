@@ -13,13 +13,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from vidmill.api import qencode_schema as schema
 from vidmill.api.forms import BadForm, BodyTooLarge, Form, read_form
 from vidmill.api.qencode_render import render_status
 from vidmill.config import API_KEY_RE
 from vidmill.core.query import Query, check_supported, parse_query
 from vidmill import destinations, sources
-from vidmill.errors import (Conflict, NotFound, QueryError, QueryMissing, StorageError, UnresolvedHost,
-                            UnsupportedField, UrlRefused, VidmillError)
+from vidmill.errors import (Conflict, NotFound, QueryError, QueryMissing, SourceError, StorageError,
+                            UnresolvedHost, UnsupportedField, UrlRefused, VidmillError)
 from vidmill.net.ssrf import check_url
 
 log = logging.getLogger("vidmill.api.qencode")
@@ -83,9 +84,9 @@ def _payload(form: dict[str, str]) -> str | None:
     return payload
 
 
-def qencode_method(name: str, summary: str):
+def qencode_method(name: str, summary: str, form: type, answer: type):
     """Register ``POST /v1/<name>``: the form is read on the event loop, the handler (which blocks on
-    the store and DNS) runs in a worker thread."""
+    the store and DNS) runs in a worker thread. ``form`` and ``answer`` describe it in /openapi.json."""
 
     def register(handler):
         async def endpoint(request: Request):
@@ -93,7 +94,9 @@ def qencode_method(name: str, summary: str):
             return await run_in_threadpool(handler, request, form)
 
         endpoint.__name__ = name
-        router.add_api_route(f"/v1/{name}", endpoint, methods=["POST"], summary=summary, name=name)
+        router.add_api_route(f"/v1/{name}", endpoint, methods=["POST"], summary=summary, name=name,
+                             operation_id=name, openapi_extra=schema.request_body(form),
+                             responses=schema.answers(answer))
         return handler
 
     return register
@@ -103,7 +106,8 @@ def _status_url(request: Request) -> str:
     return f"{_rt(request).settings.public_url}/v1/status"
 
 
-@qencode_method("access_token", "Exchange an API key for a session token")
+@qencode_method("access_token", "Exchange an API key for a session token", schema.AccessTokenForm,
+                schema.AccessTokenAnswer)
 def _access_token(request: Request, form: dict[str, str]) -> JSONResponse:
     key = _required(form, "api_key")
     if not API_KEY_RE.match(key):
@@ -117,7 +121,7 @@ def _access_token(request: Request, form: dict[str, str]) -> JSONResponse:
     return ok(token=token, expire=expires.strftime("%Y-%m-%dT%H:%M:%S"))
 
 
-@qencode_method("create_task", "Create a task token")
+@qencode_method("create_task", "Create a task token", schema.CreateTaskForm, schema.CreateTaskAnswer)
 def _create_task(request: Request, form: dict[str, str]) -> JSONResponse:
     token = _required(form, "token")
     if not TOKEN_RE.match(token):
@@ -154,6 +158,20 @@ def _vet_urls(rt, query: Query) -> None:
             raise QencodeError(FIELD_REQUIRED, f"{field}: {exc.message}")
 
 
+def _vet_upload(rt, token: str, query: Query) -> None:
+    """A ``tus:`` source must be a finished, live upload of the task's own project (checked again at fetch)."""
+    if not (query.source or "").lower().startswith("tus:"):
+        return
+    try:
+        project_id = rt.tasks.get(token).project_id
+    except NotFound:
+        return  # start() answers "Task token not found"
+    try:
+        rt.uploads.for_source(query.source.split(":", 1)[1], project_id)
+    except SourceError as exc:
+        raise QencodeError(FIELD_REQUIRED, exc.message)
+
+
 def _start(request: Request, token: str, query: Query, payload: str | None) -> JSONResponse:
     rt = _rt(request)
     try:
@@ -161,6 +179,7 @@ def _start(request: Request, token: str, query: Query, payload: str | None) -> J
     except UnsupportedField as exc:
         raise QencodeError(FIELD_REQUIRED, exc.message)
     _vet_urls(rt, query)
+    _vet_upload(rt, token, query)
     try:
         rt.tasks.start(token, query, payload=payload)
     except NotFound:
@@ -172,7 +191,7 @@ def _start(request: Request, token: str, query: Query, payload: str | None) -> J
     return ok(status_url=_status_url(request))
 
 
-@qencode_method("start_encode2", "Start a task with a query JSON")
+@qencode_method("start_encode2", "Start a task with a query JSON", schema.StartEncode2Form, schema.StartAnswer)
 def _start_encode2(request: Request, form: dict[str, str]) -> JSONResponse:
     token = _task_token(form)
     payload = _payload(form)
@@ -185,7 +204,7 @@ def _start_encode2(request: Request, form: dict[str, str]) -> JSONResponse:
     return _start(request, token, query, payload)
 
 
-@qencode_method("start_encode", "Start a task with stored profiles")
+@qencode_method("start_encode", "Start a task with stored profiles", schema.StartEncodeForm, schema.StartAnswer)
 def _start_encode(request: Request, form: dict[str, str]) -> JSONResponse:
     token = _task_token(form)
     payload = _payload(form)
@@ -221,7 +240,7 @@ def _start_encode(request: Request, form: dict[str, str]) -> JSONResponse:
     return _start(request, token, query, payload)
 
 
-@qencode_method("status", "Status of one or more tasks")
+@qencode_method("status", "Status of one or more tasks", schema.StatusForm, schema.StatusAnswer)
 def _status(request: Request, form: dict[str, str]) -> JSONResponse:
     raw = [v for k, v in form.items_all if TOKENS_FIELD_RE.match(k)]
     tokens = [t.strip().lower() for value in raw for t in value.split(",") if t.strip()]

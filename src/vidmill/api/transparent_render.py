@@ -3,9 +3,11 @@ seed's fields), the callback body and the notification e-mail."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 
 from vidmill.core.tasks import TaskView
+from vidmill.notify.outbox import EMAIL, HTTP, Notice, Outgoing
 
 # vidmill task status -> TransparentEdge's
 STATUS = {"created": "QUEUED", "queued": "QUEUED", "downloading": "PROCESSING", "encoding": "PROCESSING",
@@ -85,3 +87,25 @@ def render_email(view: TaskView) -> tuple[str, str] | None:
         lines.append(f"- {job['filename']} (profile {profile.get('id')} {profile.get('name')!s}, "
                      f"label {job['label']!r}): {job['progress']}%")
     return f"[vidmill] Order {detail['order_id']} {detail['status']}", "\n".join(lines) + "\n"
+
+
+class TransparentNotices:
+    """The outbox renderer of TransparentEdge orders, once the order has ended (the core's ``saved`` event):
+    the order detail as JSON to the notification's ``callback_url``, and an e-mail with the outcome and
+    comment to each notification address."""
+
+    def render(self, notice: Notice) -> Outgoing | None:
+        if notice.event != "saved":
+            return None
+        if notice.channel == HTTP:
+            body = render_callback(notice.task)
+            if body is None:
+                return None
+            return Outgoing(HTTP, notice.target, "application/json", json.dumps(body).encode())
+        if notice.channel == EMAIL:
+            mail = render_email(notice.task)
+            if mail is None:
+                return None
+            subject, text = mail
+            return Outgoing(EMAIL, notice.target, "text/plain; charset=utf-8", text.encode(), {"Subject": subject})
+        return None

@@ -143,6 +143,7 @@ def to_query(order: Order, profiles: dict[int, tuple[str, dict]]) -> tuple[Query
         "download": {"url": origin, "protocol": protocol(origin), "user": origin_user},
         "uploads": [{"url": url, "protocol": protocol(url), "user": user} for url, user, _ in dests],
         "notifications": [{"callback_url": n.callback_url, "email": n.email} for n in order.notifications],
+        "notify_emails": list(dict.fromkeys(n.email for n in order.notifications if n.email)),  # outbox targets
         "jobs": [{"profile": {"id": j.profile_id, "name": profiles[j.profile_id][0]}, "filename": j.filename,
                   "label": j.label} for j in order.jobs],
         "priority": order.priority,

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from vidmill.errors import NotFound
+from vidmill.errors import Conflict, NotFound, VidmillError
 from vidmill.store.db import Database
 from vidmill.store.models import ApiKey, Project, Session, utcnow
 
@@ -37,7 +37,11 @@ class Projects:
     def create(self, name: str, api_key: str | None = None) -> tuple[ProjectRef, str]:
         """A new project and its first API key (returned in clear once, stored hashed)."""
         key = api_key or secrets.token_hex(16)
+        if not name or len(name) > 200 or not name.isprintable():
+            raise VidmillError("a project name is 1-200 printable characters")
         with self.db.tx() as s:
+            if s.scalars(select(Project.id).where(Project.name == name)).first() is not None:
+                raise Conflict(f"a project named {name!r} exists already")
             project = Project(name=name, callback_secret=secrets.token_hex(32))
             s.add(project)
             s.flush()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
@@ -13,7 +13,7 @@ from vidmill.core.query import Query
 from vidmill.errors import Conflict, NotFound
 from vidmill.notify import outbox
 from vidmill.store.db import Database
-from vidmill.store.models import Event, Job, Profile, Task, utcnow
+from vidmill.store.models import Event, Job, Outbox, Profile, Task, utcnow
 
 
 @dataclass
@@ -26,6 +26,23 @@ class JobView:
     percent: float
     result: dict | None
     error_description: str | None
+
+
+@dataclass
+class DeliveryView:
+    """Where one event of the task stands in the outbox (what a dialect turns into a status warning)."""
+
+    id: int
+    event: str
+    channel: str
+    target: str
+    state: str  # pending, delivered, given_up, skipped
+    attempts: int
+    last_status: int | None
+    last_error: str | None
+    next_try: datetime | None
+    delivered_at: datetime | None
+    given_up_at: datetime | None
 
 
 @dataclass
@@ -44,23 +61,51 @@ class TaskView:
     duration: float | None
     query: dict | None
     jobs: list[JobView] = field(default_factory=list)
+    deliveries: list[DeliveryView] = field(default_factory=list)
     external_id: str | None = None
     dialect_data: dict | None = None
     created_at: datetime | None = None
     finished_at: datetime | None = None
 
 
-def task_view(session, task: Task) -> TaskView:
+def task_view(session, task: Task, *, deliveries: bool = True) -> TaskView:
     jobs = session.scalars(select(Job).where(Job.task_id == task.id).order_by(Job.index)).all()
+    rows = (session.scalars(select(Outbox).where(Outbox.task_id == task.id).order_by(Outbox.id)).all()
+            if deliveries else [])
     return TaskView(
         task.id, task.token, task.project_id, task.dialect, task.status, task.percent, task.error,
         task.error_description, list(task.warnings or []), task.payload, task.source_size, task.duration,
         task.query,
         [JobView(j.id, j.index, j.kind, dict(j.spec), j.status, j.percent, j.result, j.error_description)
          for j in jobs],
+        [DeliveryView(r.id, r.event, r.channel, r.target, r.state, r.attempts, r.last_status, r.last_error,
+                      r.next_try, r.delivered_at, r.given_up_at) for r in rows],
         task.external_id, dict(task.dialect_data) if task.dialect_data is not None else None,
         task.created_at, task.finished_at,
     )
+
+
+def snapshot(view: TaskView) -> dict:
+    """The task as plain JSON data (what the outbox stores with an event); ``restore`` reads it back."""
+    data = asdict(view)
+    data.pop("deliveries", None)
+    for key in _TIMES:
+        if data.get(key) is not None:
+            data[key] = data[key].isoformat()
+    return data
+
+
+def restore(data: dict) -> TaskView:
+    fields = dict(data)
+    jobs = [JobView(**j) for j in fields.pop("jobs", [])]
+    fields.pop("deliveries", None)
+    for key in _TIMES:
+        if fields.get(key) is not None:
+            fields[key] = datetime.fromisoformat(fields[key])
+    return TaskView(**fields, jobs=jobs)
+
+
+_TIMES = ("created_at", "finished_at")  # TaskView's datetimes: ISO strings in a snapshot (a JSON column)
 
 
 class Tasks:
@@ -147,6 +192,24 @@ class Tasks:
         with self.db.tx(readonly=True) as s:
             rows = s.scalars(select(Task).where(Task.token.in_(tokens))).all()
             return {t.token: task_view(s, t) for t in rows}
+
+    def _owned(self, s, token: str, project_id: int | None) -> Task:
+        task = s.scalars(select(Task).where(Task.token == token)).first()
+        if task is None or (project_id is not None and task.project_id != project_id):
+            raise NotFound("task token not found")
+        return task
+
+    def deliveries(self, token: str, *, retry_horizon: float, project_id: int | None = None) -> list[dict]:
+        """The task's delivery log: every outbox row with its attempts (``project_id``: only if it owns the task)."""
+        with self.db.tx(readonly=True) as s:
+            return outbox.deliveries(s, self._owned(s, token, project_id).id, retry_horizon=retry_horizon)
+
+    def redeliver(self, token: str, delivery_id: int, *, project_id: int | None = None) -> int:
+        """Queue one delivery of the task to be sent again now; returns the task's id."""
+        with self.db.tx() as s:
+            task = self._owned(s, token, project_id)
+            outbox.redeliver(s, task.id, delivery_id)
+            return task.id
 
     def profile_formats(self, project: ProjectRef, uids: list[str]) -> list[dict]:
         """The ``format`` entries of stored profiles, in the order asked."""

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
+from vidmill.core.query.vocabulary import DEFAULT_PROFILES, choose_profile
+
 # --- named defaults -------------------------------------------------------------------------------------
 # "faster": on this ~1-core box 720p runs at ~62 fps (medium ~40, veryfast ~84); it keeps 1080p near
 # real time while costing only a few percent of bitrate against medium at the same CRF, whereas veryfast
@@ -31,7 +33,6 @@ DEFAULT_VP9_CRF = 31  # Google's VOD guide value for 720p-1080p, constant qualit
 DEFAULT_VP8_CRF = 10  # libvpx VP8 constrained quality needs a cap...
 DEFAULT_VP8_CAP_K = 2000  # ...so it gets one, in kbps, when no bitrate is given
 VPX_DEADLINE, VPX_CPU_USED = "good", 4  # libvpx "good" at speed 4: ~real time on small frames
-X264_DEFAULT_PROFILE = "main"  # seed: "Defaults to main"
 DEFAULT_PIX_FMT = "yuv420p"  # seed: "Defaults to yuv420p"; explicit so 4:2:2 sources don't stay 4:2:2
 DEFAULT_KEYFRAME_FRAMES = 90  # seed: "Keyframe interval (in frames). Defaults to 90."
 # Scene-cut keyframes off unless `sc_threshold` is given: the seed's keyframe interval is then exact (every
@@ -132,6 +133,11 @@ class VideoEncoder(ABC):
 
     def __init__(self, fmt, warn: Warn):
         self.fmt, self.vcp, self.warn = fmt, fmt.video_codec_parameters, warn
+        # Segmented outputs (HLS/DASH): (period in seconds as FFmpeg reads it, GOP frames). Keyframes are then
+        # forced on every period boundary, scene cuts add none, GOPs are closed: every rendition of a ladder has
+        # its keyframes at the same times. ``bframes`` pins one B-frame structure for every rung.
+        self.segment: tuple[str, int] | None = None
+        self.bframes: int | None = None
 
     def pix_fmt(self) -> str:
         want = self.fmt.pix_format or DEFAULT_PIX_FMT
@@ -143,14 +149,38 @@ class VideoEncoder(ABC):
     def args(self, fps: float | None, two_pass: bool) -> list[str]:
         return [
             "-c:v", self.name, *self.speed_args(), *self.profile_args(), "-pix_fmt", self.pix_fmt(),
-            *self.rate_args(two_pass), *keyframe_args(self.fmt, fps), *self.param_args(),
+            *self.rate_args(two_pass),
+            *(self.aligned_keyframe_args() if self.segment else keyframe_args(self.fmt, fps)), *self.param_args(),
         ]
+
+    def aligned_keyframe_args(self) -> list[str]:
+        period, gop = self.segment
+        args = ["-force_key_frames", f"expr:gte(t,n_forced*{period})", "-g", str(gop), "-keyint_min", str(gop)]
+        return args + (["-bf", str(self.bframes)] if self.bframes is not None else [])
+
+    def scene_cut(self, default) -> str:
+        """The scene-cut threshold: the user's, or the default; always 0 in a segmented output."""
+        asked = self.vcp.sc_threshold if self.vcp and self.vcp.sc_threshold is not None else None
+        if self.segment:
+            if asked:
+                self.warn("video_codec_parameters.sc_threshold is 0 in a segmented output: every rendition needs "
+                          "keyframes at the same times", "video_codec_parameters.sc_threshold")
+            return "0"
+        return num(asked if asked is not None else default)
 
     def speed_args(self) -> list[str]:
         return []
 
     def profile_args(self) -> list[str]:
-        return []
+        """``-profile:v`` from the one codec/profile table (``core.query.vocabulary.CODEC_PROFILES``): the asked
+        profile, upgraded (with a warning) when it cannot carry the pixel format."""
+        asked = (self.vcp and self.vcp.vprofile) or self.fmt.profile
+        if asked is None and self.name not in DEFAULT_PROFILES:
+            return []  # the encoder chooses (and pix_fmt's own warnings are not said twice)
+        profile, note = choose_profile(self.name, None if asked is None else str(asked), self.pix_fmt())
+        if note:
+            self.warn(note, "profile")
+        return ["-profile:v", safe(profile)] if profile else []
 
     @abstractmethod
     def rate_args(self, two_pass: bool) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from vidmill.engine.codecs import (
     DEFAULT_SC_THRESHOLD, DEFAULT_X264_CRF, DEFAULT_X264_PRESET, DEFAULT_X265_CRF, DEFAULT_X265_PRESET,
-    X264_DEFAULT_PROFILE, VideoEncoder, flags_arg, level_str, num, rate_control, safe, tokens,
+    VideoEncoder, flags_arg, level_str, num, rate_control, safe, tokens,
 )
 
 # Qencode flags2 -> libx264 private AVOption (on, off).
@@ -19,8 +19,6 @@ X264_FLAGS2 = {
     "psy": ("-psy", "1", "0"),
     "ssim": ("-ssim", "1", "0"),
 }
-# The H.264 profile a pixel format needs (Main/Baseline carry 8-bit 4:2:0 only).
-X264_PIX_PROFILES = {"yuv422p": "high422", "yuvj422p": "high422", "yuv444p": "high444", "yuv420p10le": "high10"}
 X264_PARTITIONS = {"partp8x8": "p8x8", "partp4x4": "p4x4", "partb8x8": "b8x8", "parti8x8": "i8x8", "parti4x4": "i4x4"}
 # Qencode's names (FFmpeg's old -me_method) -> libx264 -me_method values.
 X264_ME = {"epzs": "dia", "dia": "dia", "hex": "hex", "umh": "umh", "full": "esa", "esa": "esa", "tesa": "tesa"}
@@ -39,15 +37,7 @@ class X264(VideoEncoder):
         return ["-preset", safe((self.vcp and self.vcp.preset) or DEFAULT_X264_PRESET)]
 
     def profile_args(self):
-        asked = (self.vcp and self.vcp.vprofile) or self.fmt.profile
-        profile = str(asked or X264_DEFAULT_PROFILE)
-        pix = self.pix_fmt()
-        needed = X264_PIX_PROFILES.get(pix)
-        if needed and profile != needed and not (needed == "high10" and profile in ("high422", "high444")):
-            if asked:
-                self.warn(f"profile {profile} cannot carry {pix}; encoded with {needed}", "profile")
-            profile = needed
-        args = ["-profile:v", safe(profile)]
+        args = super().profile_args()
         if self.vcp and self.vcp.level is not None:
             args += ["-level:v", level_str(self.vcp.level)]
         return args
@@ -59,8 +49,7 @@ class X264(VideoEncoder):
 
     def param_args(self):
         v = self.vcp
-        sc = v.sc_threshold if v and v.sc_threshold is not None else DEFAULT_SC_THRESHOLD
-        args = ["-sc_threshold", num(sc)]
+        args = ["-sc_threshold", self.scene_cut(DEFAULT_SC_THRESHOLD)]
         if v is None:
             return args
         if v.coder is not None:
@@ -95,7 +84,6 @@ X265_NUMERIC = {"refs": "ref", "subq": "subme", "me_range": "merange", "qcomp": 
                 "qmax": "qpmax", "qdiff": "qpstep", "b_strategy": "b-adapt", "rc_lookahead": "rc-lookahead",
                 "trellis": "rdoq-level"}
 X265_ME = {"epzs": "dia", "dia": "dia", "hex": "hex", "umh": "umh", "full": "full", "esa": "full", "tesa": "full"}
-X265_PROFILES = {"main", "main10", "main12", "main422-10", "main444-8", "mainstillpicture"}
 
 
 class X265(VideoEncoder):
@@ -104,23 +92,18 @@ class X265(VideoEncoder):
     def speed_args(self):
         return ["-preset", safe((self.vcp and self.vcp.preset) or DEFAULT_X265_PRESET)]
 
-    def profile_args(self):
-        profile = (self.vcp and self.vcp.vprofile) or self.fmt.profile
-        if profile and str(profile) in X265_PROFILES:
-            return ["-profile:v", str(profile)]
-        if profile:
-            self.warn(f"profile {profile} is an H.264 profile; libx265 chose its own", "profile")
-        return []
-
     def rate_args(self, two_pass):
         return rate_control(self.fmt, self.vcp, crf_default=DEFAULT_X265_CRF, crf_args=lambda q: ["-crf", q],
                             mbps=False, two_pass=two_pass)
 
     def param_args(self):
         v = self.vcp
-        sc = v.sc_threshold if v and v.sc_threshold is not None else DEFAULT_SC_THRESHOLD
-        params = [("log-level", "error"), ("scenecut", num(sc))]
+        params = [("log-level", "error"), ("scenecut", self.scene_cut(DEFAULT_SC_THRESHOLD))]
         args: list[str] = []
+        if self.segment:  # libx265 ignores -sc_threshold and opens GOPs by default; forced frames must be IDR
+            gop = str(self.segment[1])
+            params += [("keyint", gop), ("min-keyint", gop), ("open-gop", "0")]
+            args += ["-forced-idr", "1"]
         if v is not None:
             if v.level is not None:
                 params.append(("level-idc", level_str(v.level)))

@@ -16,14 +16,6 @@ class Vpx(VideoEncoder):
             self.warn(f"video_codec_parameters.preset is not used by {self.name}", "video_codec_parameters.preset")
         return ["-deadline", VPX_DEADLINE, "-cpu-used", str(VPX_CPU_USED)]
 
-    def profile_args(self):
-        profile = (self.vcp and self.vcp.vprofile) or self.fmt.profile
-        if profile and str(profile).isdigit():
-            return ["-profile:v", str(int(profile))]
-        if profile:
-            self.warn(f"profile {profile} is not a {self.name} profile (0-3); the encoder chose its own", "profile")
-        return []
-
     def pix_fmt(self):
         want = self.fmt.pix_format or DEFAULT_PIX_FMT
         if want.startswith("yuvj"):  # libvpx has no full-range formats: same planes, limited range

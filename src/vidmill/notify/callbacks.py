@@ -1,15 +1,8 @@
-"""Qencode-style task callbacks: the form, the signature, one delivery attempt, the retry policy.
+"""HTTP callbacks: the signature, the retry policy, and the sender that makes one signed POST.
 
-The outbox loop (elsewhere) owns persistence and timing; this module holds the pure pieces and the
-single POST.
-
-What a receiver gets
---------------------
-``POST <callback_url>`` with ``Content-Type: application/x-www-form-urlencoded`` and the fields
-``task_token``, ``event`` (``queued``, ``saved``, ``error``, ...), ``callback_type`` (``task``),
-``status`` (the /v1/status object for the task, as a JSON string), ``payload`` (verbatim; empty when the
-task has none) and, on ``error`` events only, ``error_code`` and ``error_message``. Receivers should dedupe on
-``task_token`` + ``event``: a callback may be delivered more than once.
+The outbox (``notify.outbox``) owns what to send and the deliverer (``notify.deliverer``) owns when; each
+dialect renders the body (Qencode: a form, see ``api/qencode_render.py``). This module holds the pure
+pieces and the single POST.
 
 Verifying a callback
 --------------------
@@ -36,61 +29,60 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import random
 import time
 from dataclasses import dataclass
+from datetime import timezone
+from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import httpx
 
-from vidmill.errors import DeliveryError, UrlRefused
+from vidmill.errors import UnresolvedHost, UrlRefused
+from vidmill.notify.outbox import Outgoing, SendResult
 from vidmill.net.http import new_client, pinned_request
 from vidmill.net.ssrf import check_url
 
 TIMESTAMP_HEADER = "X-Vidmill-Timestamp"
 SIGNATURE_HEADER = "X-Vidmill-Signature"
 SIGNATURE_PREFIX = "sha256="
-ERROR_EVENTS = frozenset({"error"})
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Exponential backoff with jitter: ``base * factor**(attempt-1)``, capped at ``max_delay``.
-
-    ``max_attempts`` counts deliveries in total (the first try included). ``jitter`` is a fraction:
-    0.1 spreads each delay uniformly over ±10 %.
+    """Exponential backoff with jitter for a fixed time: ``base * factor**(attempt-1)``, capped at ``max_delay``,
+    spread by ``jitter`` (a fraction: 0.25 spreads each delay uniformly over ±25 %), for ``horizon`` seconds
+    from the event (or from a redelivery on demand); then the delivery is given up.
     """
 
-    max_attempts: int = 8
-    base: float = 1.0
+    base: float = 5.0
     factor: float = 2.0
-    max_delay: float = 300.0
-    jitter: float = 0.1
+    max_delay: float = 3600.0
+    jitter: float = 0.25
+    horizon: float = 3 * 24 * 3600.0
 
     def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
         if self.base <= 0 or self.factor < 1 or self.max_delay < self.base:
             raise ValueError("need base > 0, factor >= 1 and max_delay >= base")
         if not 0 <= self.jitter < 1:
             raise ValueError("jitter must be a fraction in [0, 1)")
+        if self.horizon < 0:
+            raise ValueError("horizon must be >= 0 seconds")
 
     @classmethod
-    def from_settings(cls, settings: Any, **overrides: Any) -> "RetryPolicy":
-        return cls(max_attempts=settings.callback_max_attempts, **overrides)
+    def from_settings(cls, settings: Any) -> "RetryPolicy":
+        return cls(base=settings.callback_retry_base, max_delay=settings.callback_retry_max_delay,
+                   horizon=settings.callback_retry_horizon)
 
-    def next_delay(self, attempt: int, *, rand: float | None = None) -> float | None:
-        """Seconds to wait after failed try number ``attempt`` (1-based), or ``None``: give up.
+    def next_delay(self, attempt: int, *, rand: float | None = None) -> float:
+        """Seconds to wait after failed try number ``attempt`` (1-based).
 
         ``rand`` in [0, 1) places the delay inside the jitter band (0.5 = no jitter); pass it for a
         deterministic answer, otherwise ``random.random()`` is used.
         """
         if attempt < 1:
             raise ValueError("attempt is 1-based")
-        if attempt >= self.max_attempts:
-            return None
         # exponent capped so factor**n never overflows for absurd attempt numbers
         raw = min(self.max_delay, self.base * self.factor ** min(attempt - 1, 64))
         if self.jitter:
@@ -130,76 +122,69 @@ def signature_headers(secret: str, body: bytes, *, timestamp: int | None = None)
     return {TIMESTAMP_HEADER: str(ts), SIGNATURE_HEADER: sign(secret, body, ts)}
 
 
-def qencode_form(
-    task_token: str,
-    event: str,
-    status: dict[str, Any],
-    payload: str | None,
-    *,
-    callback_type: str = "task",
-    error_code: int | None = None,
-    error_message: str | None = None,
-) -> dict[str, str]:
-    """The form fields of one Qencode callback (see the module docstring).
-
-    ``error_code`` / ``error_message`` are sent on error events only (code 1, "internal", if not given).
-    """
-    form = {
-        "task_token": task_token,
-        "event": event,
-        "callback_type": callback_type,
-        # json.dumps defaults (", " and ": "): what Qencode's own examples show
-        "status": json.dumps(status),
-        # always present (empty when the task has none): receivers read form["payload"] unconditionally
-        "payload": "" if payload is None else payload,
-    }
-    if event in ERROR_EVENTS:
-        form["error_code"] = str(1 if error_code is None else int(error_code))
-        form["error_message"] = error_message or ""
-    return form
-
-
-def deliver(
-    url: str,
-    form: dict[str, str],
-    *,
-    secret: str,
-    settings: Any,
-    client: httpx.Client | None = None,
-) -> None:
-    """POST ``form`` to ``url`` once, signed; raise ``DeliveryError`` unless the receiver answers 2xx.
-
-    The URL goes through the SSRF guard and the connection is pinned to the vetted IP; redirects are
-    not followed (a 3xx is a failure). A refused URL raises ``DeliveryError`` whose ``__cause__`` is the
-    ``UrlRefused``: retrying cannot help, unless it is an ``UnresolvedHost`` (DNS may come back). A given ``client`` should come from ``net.http.new_client``.
-    """
-    host = _host_of(url)
+def retry_after_seconds(value: str | None, *, now: float | None = None) -> float | None:
+    """``Retry-After`` as seconds from now: delta-seconds or an HTTP-date (RFC 9110 10.2.3); None if absent/bad."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
     try:
-        resolved = check_url(url, allow_private=settings.allow_private_networks)
-    except UrlRefused as exc:
-        raise DeliveryError(f"callback to {host} refused: {exc.message}") from exc
-    host = resolved.host
-    body = urlencode(form).encode()
-    headers = {"Content-Type": "application/x-www-form-urlencoded", **signature_headers(secret, body)}
-    own_client = client is None
-    if client is None:
-        client = new_client(timeout=settings.callback_timeout)
-    try:
-        request = pinned_request(
-            client, "POST", resolved, headers=headers, content=body, timeout=settings.callback_timeout
-        )
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    current = time.time() if now is None else now
+    return max(0.0, when.timestamp() - current)
+
+
+class HttpSender:
+    """POSTs a rendered callback once, signed with the project's secret.
+
+    The URL goes through the SSRF guard and the connection is pinned to the vetted IP; redirects are not
+    followed (a 3xx is a failure). A URL the guard refuses is final, unless its host did not resolve (DNS may
+    come back); so is 410 Gone. Every other failure is retried by the deliverer, after ``Retry-After`` if
+    the receiver sent one.
+    """
+
+    def __init__(self, settings: Any, client: httpx.Client | None = None):
+        self.settings = settings
+        self.client = client  # one from net.http.new_client, or None: a fresh one per send
+
+    def send(self, outgoing: Outgoing, *, secret: str) -> SendResult:
+        url = outgoing.target
+        host = _host_of(url)
         try:
-            response = client.send(request, follow_redirects=False)
-        except httpx.TimeoutException as exc:
-            raise DeliveryError(f"callback to {host} failed: timed out") from exc
-        except httpx.HTTPError as exc:
-            raise DeliveryError(f"callback to {host} failed: {type(exc).__name__} ({exc})") from exc
-        response.close()
-        if not response.is_success:
-            raise DeliveryError(f"callback to {host} failed: HTTP {response.status_code}")
-    finally:
-        if own_client:
-            client.close()
+            resolved = check_url(url, allow_private=self.settings.allow_private_networks)
+        except UrlRefused as exc:
+            return SendResult(False, error=f"refused: {exc.message}",
+                              final=not isinstance(exc, UnresolvedHost))
+        host = resolved.host
+        headers = {**outgoing.headers, "Content-Type": outgoing.content_type,
+                   **signature_headers(secret, outgoing.body)}
+        timeout = self.settings.callback_timeout
+        client = self.client or new_client(timeout=timeout)
+        try:
+            request = pinned_request(client, "POST", resolved, headers=headers, content=outgoing.body,
+                                     timeout=timeout)
+            try:
+                response = client.send(request, follow_redirects=False)
+            except httpx.TimeoutException:
+                return SendResult(False, error=f"{host}: timed out after {timeout:g} s")
+            except httpx.HTTPError as exc:
+                return SendResult(False, error=f"{host}: {type(exc).__name__} ({exc})")
+            response.close()
+        finally:
+            if self.client is None:
+                client.close()
+        code = response.status_code
+        if response.is_success:
+            return SendResult(True, http_status=code)
+        return SendResult(False, http_status=code, error=f"HTTP {code}", final=code == 410,
+                          retry_after=retry_after_seconds(response.headers.get("retry-after")))
 
 
 def _host_of(url: str) -> str:

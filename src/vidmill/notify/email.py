@@ -1,7 +1,7 @@
 """E-mail notifications over SMTP (stdlib ``smtplib``): one message, one attempt; the outbox retries.
 
 Configured by ``VIDMILL_SMTP_HOST``/``PORT``/``FROM``/``USERNAME``/``PASSWORD`` and ``SMTP_SECURITY``
-(``none``, ``starttls``, ``ssl``). smtplib's errors are translated here, once, into ``DeliveryError``
+(``none``, ``starttls``, ``ssl``). smtplib's errors are translated here, once, into ``MailNotSent``
 with no credential in the message.
 """
 
@@ -13,7 +13,8 @@ import ssl
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
-from vidmill.errors import DeliveryError
+from vidmill.errors import MailNotSent
+from vidmill.notify.outbox import Outgoing, SendResult
 
 
 def build_message(settings, to: str, subject: str, text: str) -> EmailMessage:
@@ -28,9 +29,9 @@ def build_message(settings, to: str, subject: str, text: str) -> EmailMessage:
 
 
 def send_mail(settings, to: str, subject: str, text: str) -> None:
-    """Send one message; ``DeliveryError`` when the server cannot be reached or refuses it."""
+    """Send one message; ``MailNotSent`` when the server cannot be reached or refuses it."""
     if not settings.smtp_host:
-        raise DeliveryError("e-mail not sent: no SMTP server configured (VIDMILL_SMTP_HOST)")
+        raise MailNotSent("e-mail not sent: no SMTP server configured (VIDMILL_SMTP_HOST)")
     msg = build_message(settings, to, subject, text)
     timeout = settings.callback_timeout
     try:
@@ -46,8 +47,23 @@ def send_mail(settings, to: str, subject: str, text: str) -> None:
                 client.login(settings.smtp_username, settings.smtp_password)
             client.send_message(msg)
     except smtplib.SMTPResponseException as exc:
-        raise DeliveryError(f"e-mail to {to} refused: SMTP {exc.smtp_code}") from exc
+        raise MailNotSent(f"e-mail to {to} refused: SMTP {exc.smtp_code}") from exc
     except smtplib.SMTPRecipientsRefused as exc:
-        raise DeliveryError(f"e-mail to {to} refused by the SMTP server") from exc
+        raise MailNotSent(f"e-mail to {to} refused by the SMTP server") from exc
     except (smtplib.SMTPException, OSError, socket.timeout, ssl.SSLError) as exc:
-        raise DeliveryError(f"e-mail to {to} not sent: {type(exc).__name__}") from exc
+        raise MailNotSent(f"e-mail to {to} not sent: {type(exc).__name__}") from exc
+
+
+class SmtpSender:
+    """The outbox sender of the ``email`` channel: ``outgoing.target`` is the address, the body its text."""
+
+    def __init__(self, settings):
+        self.settings = settings
+
+    def send(self, outgoing: Outgoing, *, secret: str) -> SendResult:
+        subject = outgoing.headers.get("Subject", "vidmill notification")
+        try:
+            send_mail(self.settings, outgoing.target, subject, outgoing.body.decode("utf-8", "replace"))
+        except MailNotSent as exc:
+            return SendResult(False, error=exc.message, final=not self.settings.smtp_host)
+        return SendResult(True)

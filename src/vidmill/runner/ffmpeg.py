@@ -63,7 +63,9 @@ def run(
     expected length; None: only the final 100), non-decreasing, and 100.0 once on success. It is called
     from a reader thread. Raises EncodeError on a non-zero exit (message: FFmpeg's line naming the
     cause), on timeout ("FFmpeg timed out after N s") and when ``cancel`` was set ("FFmpeg was
-    cancelled"): a stopped encode is never a success, even though ``q`` makes FFmpeg exit 0.
+    cancelled"): a stopped encode is never a success, even though ``q`` makes FFmpeg exit 0. An exception
+    raised by ``on_progress`` (the pipeline's ``LeaseLost``: the job is someone else's now) stops FFmpeg
+    and is re-raised here.
     """
     if not argv:
         raise ValueError("empty argv")
@@ -99,7 +101,9 @@ def run(
                 break
             except subprocess.TimeoutExpired:
                 pass
-            if cancel is not None and cancel.is_set():
+            if progress.error is not None:
+                stopped = "progress"
+            elif cancel is not None and cancel.is_set():
                 stopped = "cancelled"
             elif timeout_s is not None and time.monotonic() - started > timeout_s:
                 stopped = "timeout"
@@ -118,6 +122,8 @@ def run(
     rc = proc.returncode
     lines = list(tail)
     log.debug("ffmpeg exited %s after %.2f s", rc, elapsed)
+    if progress.error is not None:
+        raise progress.error
     if stopped == "timeout":
         raise EncodeError(f"FFmpeg timed out after {timeout_s:g} s", argv=full, returncode=rc)
     if stopped == "cancelled":
@@ -128,6 +134,8 @@ def run(
     if refused:  # FFmpeg 9 exits 0 when it declines to overwrite: no output is not a success
         raise EncodeError(refused.rstrip("."), argv=full, returncode=rc)
     progress.finish()
+    if progress.error is not None:
+        raise progress.error
     return RunResult(returncode=rc, elapsed=elapsed, stderr_tail=lines)
 
 
@@ -193,6 +201,7 @@ class _Progress:
         self.best = 0.0
         self.last_call = float("-inf")
         self.finished = False
+        self.error: BaseException | None = None  # what the callback raised: run() stops FFmpeg and re-raises it
         self._lock = threading.Lock()
 
     def feed(self, line: str) -> None:
@@ -215,14 +224,15 @@ class _Progress:
     def _emit(self, pct: float, now: float, final: bool = False) -> None:
         with self._lock:
             # 100 is said once, by finish(): an out_time at the end is not yet a finished file
-            if self.finished or pct < self.best or (pct >= 100.0 and not final):
+            if self.error is not None or self.finished or pct < self.best or (pct >= 100.0 and not final):
                 return
             self.best, self.last_call, self.finished = pct, now, final
         if self.callback is not None:
             try:
                 self.callback(pct)
-            except Exception:
-                log.exception("progress callback failed")
+            except Exception as exc:  # called from a reader thread: hand it to run(), which stops FFmpeg
+                if self.error is None:
+                    self.error = exc
 
 
 # --- choosing the line that names the cause --------------------------------------------------------

@@ -35,6 +35,17 @@ class Claimed:
     project_id: int | None = None
 
 
+def failure_summary(failures: list[tuple[str, str]]) -> str:
+    """A task's error_description from its failed outputs' (name, cause) pairs: a cause shared by every
+    output is said once, plainly; otherwise each cause once, after the outputs it hit."""
+    causes: dict[str, list[str]] = {}
+    for name, cause in failures:
+        causes.setdefault(cause, []).append(name)
+    if len(causes) == 1:
+        return next(iter(causes))
+    return "; ".join(f"{', '.join(names)}: {cause}" for cause, names in causes.items()) or "task failed"
+
+
 class LeaseLost(RuntimeError):
     """Another worker owns the job now (our lease lapsed)."""
 
@@ -236,9 +247,8 @@ class JobStore:
             if new is TaskStatus.ERROR:
                 failed = [j for j in jobs if j.status == JobStatus.ERROR.value and not j.soft_fail]
                 task.error = 1
-                task.error_description = "; ".join(
-                    f"{j.kind} output #{j.index}: {j.error_description}" for j in failed
-                ) or "task failed"
+                task.error_description = failure_summary(
+                    [(f"{j.kind} output #{j.index}", j.error_description or "failed") for j in failed])
                 outbox.enqueue(s, task, "error", error_code=1, error_message=task.error_description)
             outbox.enqueue(s, task, "saved")
 

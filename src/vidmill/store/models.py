@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -22,6 +22,9 @@ class Project(Base):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     callback_secret: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # direct (TUS) upload limits of this project; NULL: the server's VIDMILL_UPLOAD_* defaults
+    upload_max_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    upload_quota_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class ApiKey(Base):
@@ -116,16 +119,60 @@ class Event(Base):
 
 
 class Outbox(Base):
-    """A callback to deliver, written in the same transaction as the state it reports."""
+    """One neutral event to tell a task's owner about, over one channel to one target.
+
+    Written in the same transaction as the state change it reports; ``snapshot`` is the task as it was then
+    (vendor-neutral), ``details`` the event's own facts (an error's code and message). The task's dialect
+    renders the body at send time. Rows of one (task, channel, target) are delivered in ``id`` order.
+    """
 
     __tablename__ = "outbox"
     id: Mapped[int] = mapped_column(primary_key=True)
     task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id"), index=True)
     event: Mapped[str] = mapped_column(String(40))
+    channel: Mapped[str] = mapped_column(String(20), default="http")
     target: Mapped[str] = mapped_column(Text)
-    body: Mapped[dict] = mapped_column(JSON)
+    dialect: Mapped[str] = mapped_column(String(20))
+    details: Mapped[dict] = mapped_column(JSON, default=dict)
+    snapshot: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    state: Mapped[str] = mapped_column(String(20), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     next_try: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    # the retry horizon (a setting) counts from here: the event, or the last redelivery on demand
+    retry_from: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
-    failed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    given_up_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    last_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    __table_args__ = (Index("ix_outbox_due", "state", "next_try"),)
+
+
+class DeliveryAttempt(Base):
+    """One try at sending an outbox row: when, how long, and what came back (an HTTP status or an error)."""
+
+    __tablename__ = "delivery_attempts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox.id"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    duration_ms: Mapped[float] = mapped_column(Float)
+    http_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class Upload(Base):
+    """A direct (TUS) upload: its bytes live under DATA_DIR/uploads/<project>/<uuid>; ``tus:<uuid>`` names it."""
+
+    __tablename__ = "uploads"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(32), unique=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id"), index=True)
+    filename: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    offset: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)

@@ -1,7 +1,7 @@
 """i8 dialects: tasks.external_id (a dialect's own id for a task) and tasks.dialect_data
 
-Revision ID: 0002_i8_dialects
-Revises: 0001
+Revision ID: 0004_i8_dialects
+Revises: 0003_i7tus
 Create Date: 2026-12-03 07:45:00
 
 """
@@ -12,8 +12,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision: str = '0002_i8_dialects'
-down_revision: Union[str, Sequence[str], None] = '0001'
+revision: str = '0004_i8_dialects'
+down_revision: Union[str, Sequence[str], None] = '0003_i7tus'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
