@@ -56,6 +56,28 @@ def _check_listen(host: str, port: int) -> None:
             raise CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
 
 
+def cmd_worker(args) -> int:
+    """Encode jobs and deliver callbacks from the shared database, with no API: the web app is never built,
+    so every dialect's callbacks must render from the outbox alone."""
+    import signal
+
+    from vidmill.runtime import Runtime
+
+    rt = Runtime(_settings())
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    rt.start()
+    print(f"vidmill {__version__} worker: {rt.settings.workers} encode worker(s) and the callback deliverer "
+          f"on {rt.settings.database_url.split('@')[-1]}", flush=True)
+    try:
+        while not stop.wait(1.0):
+            pass
+    finally:
+        rt.stop()
+    return 0
+
+
 def doctor_report(settings: Settings) -> dict:
     from vidmill.engine import ffmpeg as ffmpeg_bin
     from vidmill.store.db import Database
@@ -68,6 +90,8 @@ def doctor_report(settings: Settings) -> dict:
                   "libmp3lame", "png", "mjpeg"]
         have = set(ffmpeg_bin.encoders())
         report["encoders"] = {name: name in have for name in wanted}
+        works, why = ffmpeg_bin.nvenc_status()  # detected by a trial encode, never assumed from the build
+        report["h264_nvenc"] = {"built": "h264_nvenc" in have, "works": works, "detail": why}
     except Exception as exc:  # doctor reports what is broken instead of crashing
         report["ffmpeg"] = f"error: {exc}"
     try:
@@ -297,6 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int)
     s.add_argument("--log-level", default="warning")
     s.set_defaults(func=cmd_serve)
+    w = sub.add_parser("worker", help="encode jobs and deliver callbacks from the database, without the API")
+    w.set_defaults(func=cmd_worker)
     d = sub.add_parser("doctor", help="print what vidmill runs on, as JSON")
     d.set_defaults(func=cmd_doctor)
     t = sub.add_parser("transcode", help="run the engine on one source without a server")
