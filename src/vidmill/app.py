@@ -10,7 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from vidmill import __version__
-from vidmill.api import deliveries, files, qencode
+from vidmill.api import deliveries, files, qencode, tus
 from vidmill.config import Settings
 from vidmill.engine import ffmpeg as ffmpeg_bin
 from vidmill.runtime import Runtime
@@ -51,6 +51,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.add_middleware(CollapseSlashes)
     app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "HEAD", "POST", "OPTIONS"],
                        allow_headers=["*"], expose_headers=["Content-Length", "Content-Range", "Accept-Ranges"])
+    tus.mount(app, rt)  # after the CORS above: TUS answers its own preflights (PATCH, tus headers)
     app.include_router(qencode.router)
     app.include_router(files.router)
     app.include_router(deliveries.router)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from vidmill import __version__
 from vidmill.config import Settings
+from vidmill.errors import NotFound
 
 
 def _settings() -> Settings:
@@ -106,67 +107,96 @@ def _progress_bar(label: str):
 
 
 def cmd_transcode(args) -> int:
+    """The server's own pipeline (store, jobs, plan, FFmpeg, publish) on a throw-away SQLite data dir."""
     from vidmill.core.query import check_supported, parse_query
-    from vidmill.engine import ffmpeg as ffmpeg_bin
-    from vidmill.engine import probe as probing
-    from vidmill.engine.plan import decide_upscale, plan_output
     from vidmill.errors import VidmillError
-    from vidmill.runner import ffmpeg as runner
-    from vidmill import sources
 
     raw = json.loads(Path(args.query).read_text())
     if "query" not in raw:
         raw = {"query": raw}
-    raw["query"]["source"] = args.source if "://" in args.source else "https://local.invalid/source"
+    local = "://" not in args.source
+    raw["query"]["source"] = "https://local.invalid/source" if local else args.source
     out_dir = Path(args.out).resolve()
-    out_dir.mkdir(parents=True, exist_ok=True)
     try:
         query = parse_query(json.dumps(raw))
         check_supported(query)
-        with tempfile.TemporaryDirectory(prefix="vidmill-") as tmp:
-            tmp_path = Path(tmp)
-            if "://" in args.source:
-                settings = _settings()
-                src = tmp_path / "source"
-                sources.fetch(args.source, src, settings=settings)
-            else:
-                src = Path(args.source).resolve()
-                if not src.is_file():
-                    print(f"vidmill: no such file: {args.source}", file=sys.stderr)
-                    return 2
-            probe_json = probing.probe(src)
-            info = probing.media_info(probe_json)
-            decisions = decide_upscale(query, info)
-            for i, fmt in enumerate(query.format):
-                jdir = tmp_path / f"job-{i}"
-                jdir.mkdir()
-                if fmt.output == "metadata":
-                    target = out_dir / f"{i}-metadata.json"
-                    target.write_text(json.dumps(probe_json, indent=2))
-                    print(target)
-                    continue
-                plan = plan_output(fmt, source=src, info=info, workdir=jdir, ffmpeg=ffmpeg_bin.ffmpeg_exe(),
-                                   index=i, upscale=bool(query.upscale), decision=decisions.get(i))
-                for w in plan.warnings:
-                    print(f"warning: {w.message}", file=sys.stderr)
-                if plan.skipped:
-                    print(f"format[{i}] skipped: {plan.skip_reason}", file=sys.stderr)
-                    continue
-                for n, step in enumerate(plan.steps):
-                    bar = _progress_bar(f"format[{i}] {fmt.output} {n + 1}/{len(plan.steps)}")
-                    runner.run(step.argv, duration_s=step.duration_s, on_progress=bar, cwd=jdir)
-                    bar(100.0)
-                    sys.stderr.write("\n")
-                for path, data in (plan.write_files or {}).items():
-                    Path(path).write_bytes(data)
-                for produced in plan.outputs:
-                    target = out_dir / f"{i}-{Path(produced).name}"
-                    shutil.move(str(produced), target)
-                    print(target)
     except VidmillError as exc:
         print(f"vidmill: {exc.message}", file=sys.stderr)
         return 1
-    return 0
+    if local and not Path(args.source).is_file():
+        print(f"vidmill: no such file: {args.source}", file=sys.stderr)
+        return 2
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="vidmill-") as tmp:
+        return _transcode_in(Path(tmp), query, Path(args.source).resolve() if local else None, out_dir)
+
+
+def _transcode_in(tmp: Path, query, local_source: Path | None, out_dir: Path) -> int:
+    from vidmill.pipeline import JobContext, run_job, task_dir
+    from vidmill.runtime import Runtime
+
+    settings = Settings(data_dir=tmp, database_url=f"sqlite:///{tmp / 'cli.db'}")
+    rt = Runtime(settings, start_workers=False)
+    try:
+        project, _ = rt.projects.create("cli")
+        token = rt.tasks.create(project)
+        rt.tasks.start(token, query)
+        if local_source is not None:  # the source is already here: hand it to the pipeline as downloaded
+            tdir = task_dir(settings, token)
+            tdir.mkdir(parents=True, exist_ok=True)
+            (tdir / "source").symlink_to(local_source)
+            (tdir / "source.ok").write_text(str(local_source.stat().st_size))
+        ctx = JobContext(settings, rt.jobs)
+        while (claimed := rt.jobs.claim("cli")) is not None:
+            bar = _progress_bar(f"format[{claimed.index}] {claimed.kind}")
+            worker = threading.Thread(target=run_job, args=(ctx, claimed), daemon=True)
+            worker.start()
+            while worker.is_alive():
+                worker.join(0.5)
+                job = next(j for j in rt.tasks.get(token).jobs if j.index == claimed.index)
+                if job.status in ("encoding", "saving"):
+                    bar(job.percent)
+            job = next(j for j in rt.tasks.get(token).jobs if j.index == claimed.index)
+            if job.status == "completed":
+                bar(100.0)
+            sys.stderr.write("\n")
+        view = rt.tasks.get(token)
+        for w in view.warnings:
+            where = f" ({w['field']})" if w.get("field") else ""
+            print(f"warning: format[{w.get('format', 0)}]: {w.get('message')}{where}", file=sys.stderr)
+        failed = False
+        for job in view.jobs:
+            if job.status == "skipped":
+                continue
+            if job.status != "completed":
+                failed = True
+                print(f"vidmill: format[{job.index}] failed: {job.error_description}", file=sys.stderr)
+                continue
+            print(_collect(settings.files_dir, job, out_dir))
+        return 1 if failed else 0
+    finally:
+        rt.db.dispose()
+
+
+def _collect(files_dir: Path, job, out_dir: Path) -> Path | str:
+    """Move a job's published files to ``out_dir`` (one file: ``<index>-<name>``; a streaming output: a folder
+    ``<index>-<kind>/`` keeping its tree) and return the path of its main file."""
+    result = job.result or {}
+    if result.get("landed"):  # stored at the user's destination: say where
+        return result["landed"][0]["url"]
+    rels = [f["path"] for f in result.get("files", [])]
+    main = result.get("main") or rels[0]
+    if len(rels) == 1:
+        target = out_dir / f"{job.index}-{Path(rels[0]).name}"
+        shutil.move(str(files_dir / rels[0]), target)
+        return target
+    folder = out_dir / f"{job.index}-{job.kind}"
+    shutil.rmtree(folder, ignore_errors=True)
+    for rel in rels:
+        _, inner = rel.split("/", 1)
+        (folder / inner).parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(files_dir / rel), folder / inner)
+    return folder / main.split("/", 1)[1]
 
 
 def _runtime():
@@ -183,6 +213,15 @@ def cmd_projects(args) -> int:
             print(json.dumps({"project": project.name, "api_key": key, "callback_secret": project.callback_secret}))
         elif args.action == "add-key":
             print(json.dumps({"project": args.name, "api_key": rt.projects.add_key(args.name)}))
+        elif args.action == "limits":  # direct (TUS) upload limits; an omitted one falls back to the server's
+            try:
+                project = rt.uploads.set_limits(args.name, max_bytes=args.upload_max_bytes,
+                                                quota_bytes=args.upload_quota_bytes)
+            except NotFound as exc:
+                print(f"vidmill: {exc.message}", file=sys.stderr)
+                return 2
+            max_bytes, quota = rt.uploads.limits(project.id)
+            print(json.dumps({"project": project.name, "upload_max_bytes": max_bytes, "upload_quota_bytes": quota}))
         else:
             print(json.dumps(rt.projects.list(), indent=2, ensure_ascii=False))
     finally:
@@ -266,8 +305,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", default="vidmill-out", help="folder for the outputs")
     t.set_defaults(func=cmd_transcode)
     pr = sub.add_parser("projects", help="list or create projects and API keys")
-    pr.add_argument("action", choices=["list", "create", "add-key"], nargs="?", default="list")
+    pr.add_argument("action", choices=["list", "create", "add-key", "limits"], nargs="?", default="list")
     pr.add_argument("name", nargs="?")
+    pr.add_argument("--upload-max-bytes", type=int, help="limits: largest direct upload of the project")
+    pr.add_argument("--upload-quota-bytes", type=int, help="limits: all live direct uploads of the project")
     pr.set_defaults(func=cmd_projects)
     pf = sub.add_parser("profiles", help="store a profile (format list) for start_encode")
     pf.add_argument("action", choices=["add"])
@@ -286,8 +327,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
-    if args.command == "projects" and args.action in ("create", "add-key") and not args.name:
-        print("vidmill: projects create/add-key need a NAME", file=sys.stderr)
+    if args.command == "projects" and args.action in ("create", "add-key", "limits") and not args.name:
+        print("vidmill: projects create/add-key/limits need a NAME", file=sys.stderr)
         return 2
     return run(args)
 

@@ -41,6 +41,21 @@ class Settings(BaseSettings):
     callback_retry_max_delay: float = Field(default=3600.0, gt=0)
     max_request_bytes: int = 2 * 1024**2
     poll_interval: float = 0.5
+    # direct (TUS) uploads: defaults for projects that set no limits of their own
+    upload_max_bytes: int = 20 * 1024**3  # one upload
+    upload_quota_bytes: int = 100 * 1024**3  # all live uploads of a project together
+    upload_max_count: int = 10_000  # live uploads of a project (tiny uploads must not fill the disk's inodes)
+    upload_ttl_seconds: int = 24 * 3600  # an upload (finished or not) is deleted this long after its creation
+    upload_sweep_seconds: float = 60.0
+
+    # storage (sources and destinations other than http and vidmill's own)
+    storage_plain_http_hosts: str = ""  # "host" or "host:port", comma-separated: S3/Azure endpoints over http
+    storage_ca_file: Path | None = None  # extra CA bundle for TLS to storage (FTPS, S3, Azure)
+    azure_blob_endpoint: str = "https://{account}.blob.core.windows.net"
+    storage_timeout: float = 60.0  # connect / per-operation read timeout
+    upload_part_size: int = Field(default=8 * 1024**2, ge=5 * 1024**2)  # S3 multipart part, Azure block
+    upload_concurrency: int = Field(default=4, ge=1, le=32)  # parts (and files) in flight
+    upload_max_attempts: int = Field(default=4, ge=1, le=10)  # transient failures retried with backoff
 
     @field_validator("api_key")
     @classmethod
@@ -70,6 +85,10 @@ class Settings(BaseSettings):
     @property
     def files_dir(self) -> Path:
         return self.data_dir / "files"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "uploads"
 
 
 @lru_cache(maxsize=1)

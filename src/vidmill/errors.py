@@ -12,7 +12,8 @@
     ├── EncodeError           FFmpeg exited badly; carries its last meaningful stderr line
     ├── StorageError          outputs could not be stored or published
     ├── NotFound              a key, token, task or profile does not exist (or is another project's)
-    └── Conflict              the request contradicts the current state (a task token started twice)
+    ├── Conflict              the request contradicts the current state (a task token started twice)
+    └── LimitExceeded         a size limit or quota refuses the request (an upload over the project's quota)
 
 API dialects map these to their own error codes in one table each (see ``api/``).
 """
@@ -75,6 +76,10 @@ class EncodeError(VidmillError):
 
 class StorageError(VidmillError):
     """Outputs could not be written to their destination or published."""
+
+
+class LimitExceeded(VidmillError):
+    """A size limit or quota refuses the request, e.g. a direct upload over its project's quota."""
 
 
 class QueryMissing(QueryError):

@@ -7,7 +7,6 @@ worker that dies mid-way leaves a lapsed lease and the job runs again elsewhere.
 from __future__ import annotations
 
 import fcntl
-import json
 import logging
 import shutil
 import threading
@@ -20,7 +19,7 @@ from vidmill.core.query import Format, Query
 from vidmill.core.states import JobStatus
 from vidmill.engine import ffmpeg as ffmpeg_bin
 from vidmill.engine import probe as probing
-from vidmill.engine.plan import decide_upscale, plan_output
+from vidmill.engine.plan import Notice, decide_upscale, plan_output
 from vidmill.errors import EncodeError, ProbeError, SourceError, StorageError, VidmillError
 from vidmill.runner import ffmpeg as runner
 from vidmill import destinations, sources
@@ -28,8 +27,6 @@ from vidmill.destinations import local as local_storage
 from vidmill.store.jobs import Claimed, JobStore, LeaseLost
 
 log = logging.getLogger("vidmill.pipeline")
-
-SOFT_FAIL_WARNING = "Errors Ignored by 'allow_soft_fail'"
 
 
 @dataclass
@@ -142,51 +139,97 @@ def _run(ctx: JobContext, claimed: Claimed, fmt: Format, jdir: Path, cancel: thr
     info = probing.media_info(probe_json)
     jobs.update_task_facts(claimed.task_id, duration=info.duration)
 
-    if fmt.output == "metadata":
-        out = jdir / "metadata.json"
-        # served to clients as ffprobe's JSON; the work-dir path is not theirs to see
-        public = dict(probe_json)
-        public["format"] = {**public.get("format", {}), "filename": _source_name(query.source)}
-        out.write_text(json.dumps(public, indent=2))
-        jobs.set_status(claimed.job_id, claimed.owner, JobStatus.SAVING)
-        _publish(ctx, claimed, [out], meta={}, duration=None, cancel=cancel)  # JSON: no bitrate or duration
-        return
-
-    decisions = decide_upscale(query, info)
-    plan = plan_output(fmt, source=src, info=info, workdir=jdir, ffmpeg=ffmpeg_bin.ffmpeg_exe(),
-                       index=claimed.index, upscale=bool(query.upscale), decision=decisions.get(claimed.index))
-    warnings = [_warning(w, claimed.index) for w in plan.warnings]
-    jobs.add_warnings(claimed.task_id, warnings)
+    plan = plan_job(query, fmt, claimed.index, src=src, info=info, probe_json=probe_json, workdir=jdir)
+    jobs.add_warnings(claimed.task_id, [n.to_dict() for n in plan.notices])
     if plan.skipped:
         jobs.skip(claimed.job_id, claimed.owner, plan.skip_reason or "skipped")
         return
-    jobs.set_status(claimed.job_id, claimed.owner, JobStatus.ENCODING, percent=0.0)
-    progress = _Progress(ctx, claimed, len(plan.steps))
-    for i, step in enumerate(plan.steps):
-        progress.step = i
-        if cancel.is_set():
-            raise EncodeError("stopped")
-        runner.run(step.argv, duration_s=step.duration_s, on_progress=progress,
-                   timeout_s=settings.job_timeout_seconds, cancel=cancel, cwd=jdir)
-    for path, data in (plan.write_files or {}).items():
-        Path(path).write_bytes(data)
-    missing = [p for p in plan.outputs if not Path(p).is_file() or Path(p).stat().st_size == 0]
-    if missing:
-        raise EncodeError(f"FFmpeg finished but produced no {missing[0].name}")
+    if plan.steps:
+        jobs.set_status(claimed.job_id, claimed.owner, JobStatus.ENCODING, percent=0.0)
+    notices = run_plan(plan, jdir, on_progress=_Progress(ctx, claimed, len(plan.steps)),
+                       timeout_s=settings.job_timeout_seconds, cancel=cancel)
+    jobs.add_warnings(claimed.task_id, [n.to_dict() for n in notices])
     jobs.set_status(claimed.job_id, claimed.owner, JobStatus.SAVING)
-    main = Path(plan.outputs[0])
-    out_probe = probing.probe(main)
-    meta = probing.output_meta(out_probe)
-    duration = float(out_probe.get("format", {}).get("duration") or 0) or None
-    _publish(ctx, claimed, [Path(p) for p in plan.outputs], meta=meta, duration=duration, cancel=cancel)
+    described = describe_outputs(plan, jdir)
+    files = [f for d in described for f in d.files]
+    _publish(ctx, claimed, files, base=jdir, described=described, main=plan.main, cancel=cancel)
 
 
-def _publish(ctx: JobContext, claimed: Claimed, files: list[Path], *, meta: dict, duration: float | None,
-             cancel: threading.Event | None = None) -> None:
-    """Store the output's files (the first is its main file) at its destination(s), or in vidmill's own."""
+def plan_job(query: Query, fmt: Format, index: int, *, src: Path, info, probe_json: dict, workdir: Path):
+    """The plan of format ``index`` of ``query`` (the upscale rule is decided over the whole query)."""
+    public = None
+    if fmt.output == "metadata":
+        # served to clients as ffprobe's JSON; the work-dir path is not theirs to see
+        public = dict(probe_json)
+        public["format"] = {**public.get("format", {}), "filename": _source_name(query.source)}
+    decisions = decide_upscale(query, info)
+    return plan_output(fmt, source=src, info=info, workdir=workdir, ffmpeg=ffmpeg_bin.ffmpeg_exe(),
+                       index=index, upscale=bool(query.upscale), decision=decisions.get(index), probe_json=public)
+
+
+def run_plan(plan, workdir: Path, *, on_progress=None, timeout_s: float | None = None,
+             cancel: threading.Event | None = None) -> list:
+    """Run a plan's FFmpeg steps in ``workdir``, write its generated files, run its ``finish`` (manifests measured
+    from the segments) and check every known output exists. Returns the notices ``finish`` added."""
+    for path, data in (plan.write_files or {}).items():  # before the steps: FFmpeg may read them (key info)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_bytes(data)
+    for i, step in enumerate(plan.steps):
+        if hasattr(on_progress, "step"):
+            on_progress.step = i
+        if cancel is not None and cancel.is_set():
+            raise EncodeError("stopped")
+        runner.run(step.argv, duration_s=step.duration_s, on_progress=on_progress, timeout_s=timeout_s,
+                   cancel=cancel, cwd=workdir)
+    notices = plan.finish(workdir) if plan.finish is not None else []
+    for out in plan.outputs:
+        missing = [p for p in out.files if not Path(p).is_file() or Path(p).stat().st_size == 0]
+        if missing:
+            raise EncodeError(f"FFmpeg finished but produced no {missing[0].name}")
+    return notices
+
+
+@dataclass
+class DescribedOutput:
+    """A planned output after the run: its files and the facts probed from it (neutral vocabulary)."""
+
+    format_index: int
+    stream_index: int
+    kind: str
+    files: list[Path]
+    facts: dict
+    user_tag: str | None = None
+
+
+def describe_outputs(plan, workdir: Path) -> list[DescribedOutput]:
+    """Collect every output's files and probe the one that describes it."""
+    described = []
+    for out in plan.outputs:
+        facts = probing.output_facts(probing.probe(out.probe)) if out.probe is not None else {}
+        facts |= getattr(out, "extra", None) or {}
+        described.append(DescribedOutput(out.format_index, out.stream_index, out.kind, out.collect(workdir), facts,
+                                          out.user_tag))
+    return described
+
+
+def _top(described: list[DescribedOutput]) -> DescribedOutput | None:
+    """The output whose facts stand for the whole job: the largest video rendition, else the first."""
+    videos = [d for d in described if "video_codec" in d.facts]
+    if videos:
+        return max(videos, key=lambda d: (d.facts.get("width") or 0) * (d.facts.get("height") or 0))
+    return next((d for d in described if d.facts), described[0] if described else None)
+
+
+def _publish(ctx: JobContext, claimed: Claimed, files: list[Path], *, base: Path,
+             described: list[DescribedOutput], main: Path | None, cancel: threading.Event | None = None) -> None:
+    """Store every file of the output (names relative to ``base``, the main file first) at its destination(s),
+    or in vidmill's own storage, and record where each rendition's main file went."""
+    if main in files:
+        files = [main, *(f for f in files if f != main)]
+    names = [f.relative_to(base).as_posix() for f in files]
     targets = [destinations.Target.from_dict(d) for d in claimed.spec.get("destination") or []]
     if targets:
-        outputs = [destinations.OutputFile(p.name, p) for p in files]
+        outputs = [destinations.OutputFile(n, p) for n, p in zip(names, files)]
         landed = destinations.put_all(outputs, targets, settings=ctx.settings, cancel=cancel)
         stored = {
             "files": [{"name": f.name, "size": f.size} for f in landed[0]],
@@ -195,12 +238,23 @@ def _publish(ctx: JobContext, claimed: Claimed, files: list[Path], *, meta: dict
             "landed": [{"url": each[0].url, "storage": each[0].storage} for each in landed],
         }
         size = sum(f.size for f in landed[0])
+        where = {n: {"url": f.url} for n, f in zip(names, landed[0])}
     else:
-        published = local_storage.publish(files, files_root=ctx.settings.files_dir)
-        stored = {"files": [{"path": p.relative_path, "size": p.size} for p in published], "storage": "local"}
+        published = local_storage.publish(files, files_root=ctx.settings.files_dir, names=names)
+        stored = {"files": [{"path": p.relative_path, "size": p.size} for p in published], "storage": "local",
+                  "main": published[0].relative_path}
         size = sum(p.size for p in published)
+        where = {n: {"main": p.relative_path} for n, p in zip(names, published)}
+    top = _top(described)
+    facts = top.facts if top else {}
+    duration = facts.get("duration") if top and top.kind != "metadata" else None
     bitrate = round(size * 8 / 1000 / duration) if duration else None
-    result = {**stored, "meta": meta, "size": size, "duration": duration, "bitrate": bitrate}
+    outputs = []
+    for d in described:
+        first = d.files[0].relative_to(base).as_posix() if d.files else None
+        outputs.append({"stream": d.stream_index, "kind": d.kind, "user_tag": d.user_tag, "facts": d.facts,
+                        **where.get(first, {})})
+    result = {**stored, "facts": facts, "outputs": outputs, "size": size, "duration": duration, "bitrate": bitrate}
     ctx.jobs.complete(claimed.job_id, claimed.owner, result)
 
 
@@ -210,8 +264,7 @@ def _fail(ctx: JobContext, claimed: Claimed, fmt: Format | None, description: st
     description = description.replace(str(ctx.settings.data_dir), "<data>")
     try:
         if fmt is not None and getattr(fmt, "allow_soft_fail", False):
-            ctx.jobs.add_warnings(claimed.task_id, [{
-                "message": SOFT_FAIL_WARNING, "details": description, "tag": f"{_tag(fmt)}-{claimed.index}-0"}])
+            ctx.jobs.add_warnings(claimed.task_id, [Notice("soft_fail", description, None, claimed.index).to_dict()])
         ctx.jobs.fail(claimed.job_id, claimed.owner, description)
     except LeaseLost:
         pass
@@ -229,14 +282,6 @@ def _describe(exc: VidmillError) -> str:
     if isinstance(exc, StorageError):
         return f"saving outputs failed: {exc.message}"
     return exc.message
-
-
-def _warning(w, index: int) -> dict:
-    return {"message": w.message, "details": w.details, "tag": w.tag or f"video-{index}-0"}
-
-
-def _tag(fmt: Format) -> str:
-    return "video"
 
 
 def _source_name(source: str | None) -> str:

@@ -7,6 +7,7 @@ import logging
 from vidmill.config import Settings
 from vidmill.core.projects import Projects
 from vidmill.core.tasks import Tasks
+from vidmill.core.uploads import Janitor, Uploads
 from vidmill.executors.local import LocalExecutor
 from vidmill.notify.deliverer import Deliverer
 from vidmill.notify.outbox import Renderer
@@ -38,6 +39,8 @@ class Runtime:
         self.jobs = JobStore(self.db, lease_seconds=settings.lease_seconds, max_attempts=settings.max_attempts,
                              on_outbox=self.deliverer.wake.set)
         self.executor = LocalExecutor(JobContext(settings, self.jobs), workers=settings.workers)
+        self.uploads = Uploads(self.db, settings)
+        self.janitor = Janitor(self.uploads, settings.upload_sweep_seconds)
         self.start_workers = start_workers
         self.generated_key: str | None = None
 
@@ -46,9 +49,11 @@ class Runtime:
         if self.start_workers:
             self.executor.start()
             self.deliverer.start()
+            self.janitor.start()
 
     def stop(self) -> None:
         if self.start_workers:
             self.executor.stop()
             self.deliverer.stop()
+            self.janitor.stop()
         self.db.dispose()

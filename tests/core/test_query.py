@@ -519,7 +519,7 @@ BAD_SOURCES = [
     pytest.param("concat:a.mp4|b.mp4", "scheme concat:", id="concat"),
     pytest.param("data:video/mp4;base64,AAAA", "scheme data:", id="data"),
     pytest.param("subfile,,start,0,end,0,,:/etc/passwd", "without a scheme", id="subfile"),
-    pytest.param("ftp://h/v.mp4", "scheme ftp:", id="ftp"),
+    pytest.param("gopher://h/v.mp4", "scheme gopher:", id="gopher"),
     pytest.param("rtmp://h/live", "scheme rtmp:", id="rtmp"),
     pytest.param("https://h/v.mp4 -i /etc/passwd", "without whitespace", id="space-option"),
     pytest.param("https://h/v.mp4\n-i", "without whitespace", id="newline"),
@@ -553,6 +553,10 @@ def test_hostile_sources_are_refused(source: Any, fragment: str) -> None:
     pytest.param("http://10.0.0.1:8080/v.mp4", id="http-port"),
     pytest.param("HTTPS://CDN.EXAMPLE.COM/V.MP4", id="upper-case-scheme"),
     pytest.param("s3://us-west.s3.qencode.com/bucket/v.mp4", id="s3"),
+    pytest.param("s3://AKIAKEY:se%2Fcret@s3.us-west-2.amazonaws.com/bucket/v.mp4", id="s3-credentials"),
+    pytest.param("ftp://user:pass@ftp.example.com/in/v.mp4", id="ftp"),
+    pytest.param("ftps://ftp.example.com:2121/v.mp4", id="ftps"),
+    pytest.param("sftp://user:pass@sftp.example.com/v.mp4", id="sftp"),
     pytest.param("tus:2a7c0c5e1b6f4b7a9f0f1e2d3c4b5a69", id="tus"),
 ])
 def test_good_sources_are_kept_verbatim(source: str) -> None:
@@ -759,6 +763,8 @@ HONOURED = [
                                                   "audio_codec": "libvorbis"}]}), id="webm"),
     pytest.param(wrap({"source": SRC, "format": [{"output": "metadata", "metadata_version": "4.1.5"}]}),
                  id="metadata"),
+    pytest.param(wrap({"source": "tus:2a7c0c5e1b6f4b7a9f0f1e2d3c4b5a69", "format": [{"output": "mp4"}]}),
+                 id="tus-source"),
     pytest.param(wrap({"source": "http://h/v.mp4", "callback_url": "https://h/cb", "upscale": 1,
                        "encoder_version": 2, "use_subtask_callback": 0, "refresh_playlist": "0",
                        "retry_on_error": False, "format": [{"output": "mp4"}]}), id="query-fields"),
@@ -766,6 +772,10 @@ HONOURED = [
     pytest.param(one(hdr_to_sdr=0, optimize_bitrate=0, adjust_crf=0, segment_duration=9, separate_audio=1,
                      audio_copy=1, video_copy=1, two_pass=0, fmp4=0, sprite=0, destination=None, stream=None),
                  id="defaults"),
+    pytest.param(SEED_START_ENCODE2, id="seed-s3-destination"),
+    pytest.param(wrap({"source": "sftp://u:p@h/in/v.mp4", "format": [{"output": "mp4", "destination": [
+        {"url": "ftps://h/out/v.mp4", "key": "u", "secret": "p", "is_passive": 1, "use_tls": 1},
+        {"url": "azblob://container/out/", "key": "account", "secret": "a2V5"}]}]}), id="destination-fan-out"),
 ]
 
 
@@ -775,8 +785,6 @@ def test_check_supported_accepts_the_honoured_set(raw: str) -> None:
 
 
 UNSUPPORTED = [
-    pytest.param(wrap({"source": "tus:abc123", "format": [{"output": "mp4"}]}), "source", "tus:", id="tus"),
-    pytest.param(wrap({"source": "s3://h/b/k.mp4", "format": [{"output": "mp4"}]}), "source", "s3://", id="s3"),
     pytest.param(wrap({"stitch": [SRC, SRC], "format": [{"output": "mp4"}]}), "stitch", "stitching", id="stitch"),
     pytest.param(wrap({"source": SRC, "use_subtask_callback": 1, "format": [{"output": "mp4"}]}),
                  "use_subtask_callback", "subtask", id="subtask-callback"),
@@ -784,11 +792,43 @@ UNSUPPORTED = [
                  "playlist refresh", id="refresh-playlist"),
     pytest.param(wrap({"source": SRC, "retry_on_error": True, "format": [{"output": "mp4"}]}), "retry_on_error",
                  "retries", id="retry-on-error"),
-    pytest.param(SEED_START_ENCODE2, "format[0].destination",
-                 "destinations (S3/FTP/SFTP/Azure) are not supported yet by vidmill", id="destination"),
     pytest.param(wrap({"source": SRC, "format": [{"output": "mp4"}, {"output": "mp4", "logo": {
         "source": "https://h/l.png"}}]}), "format[1].logo", "logo", id="logo-second-format"),
-    pytest.param(one(stream=[{"size": "640x360"}]), "format[0].stream", "streams", id="stream"),
+    pytest.param(one(stream=[{"size": "640x360"}]), "format[0].stream", "HLS/DASH outputs only", id="stream-on-mp4"),
+    pytest.param(wrap({"source": SRC, "format": [{"output": "advanced_hls", "stream": [
+        {"resolution": 360, "video_codec": "libvpx-vp9"}]}]}), "format[0].stream[0].video_codec",
+        "MPEG-TS cannot carry VP9", id="vp9-in-ts"),
+    pytest.param(wrap({"source": SRC, "format": [{"output": "advanced_hls", "stream": [
+        {"resolution": 360, "video_codec": "libx265"}]}]}), "format[0].stream[0].video_codec", "fmp4: 1",
+        id="hevc-in-ts"),
+    pytest.param(wrap({"source": SRC, "format": [{"output": "advanced_hls", "segment_duration": 2, "stream": [
+        {"resolution": 720, "framerate": "30"}, {"resolution": 360, "framerate": "29.97"}]}]}),
+        "format[0].stream[1].framerate", "cannot start at the same times", id="framerates-without-common-boundaries"),
+    pytest.param(wrap({"source": SRC, "format": [{"output": "advanced_hls", "segment_duration": 4, "stream": [
+        {"resolution": 720, "framerate": "30", "keyframe": "90"}]}]}), "format[0].stream[0].keyframe",
+        "does not divide", id="keyframe-not-dividing-segments"),
+    pytest.param(wrap({"source": SRC, "format": [{"output": "advanced_hls", "single_folder": 1, "stream": [
+        {"resolution": 720, "chunklist_name": "a.m3u8"}, {"resolution": 360, "chunklist_name": "a.m3u8"}]}]}),
+        "format[0].stream[0].chunklist_name", "its own name", id="single-folder-name-clash"),
+    pytest.param(wrap({"source": SRC, "format": [{"output": "advanced_hls", "stream": [
+        {"resolution": 360, "logo": {"source": "https://h/l.png"}}]}]}), "format[0].stream[0].logo", "logo",
+        id="logo-on-a-stream"),
+    pytest.param(wrap({"source": SRC, "format": [{"output": "advanced_hls", "fmp4": 1, "i_frames_only": 1}]}),
+        "format[0].i_frames_only", "TS segments only", id="iframes-fmp4"),
+    pytest.param(wrap({"source": SRC, "format": [{"output": "advanced_hls", "playlist_name": "video_1"}]}),
+        "format[0].playlist_name", "must end with .m3u8", id="hls-playlist-extension"),
+    pytest.param(wrap({"source": SRC, "format": [{"output": "advanced_dash", "stream": [
+        {"resolution": 360, "chunklist_name": "a.m3u8"}]}]}), "format[0].stream[0].chunklist_name",
+        "HLS outputs", id="chunklist-on-dash"),
+    pytest.param(wrap({"source": SRC, "format": [{"output": "advanced_dash", "encryption": {"key": "00" * 16}}]}),
+        "format[0].encryption", "applies to HLS outputs", id="aes-on-dash"),
+    pytest.param(wrap({"source": SRC, "format": [{"output": "advanced_hls", "fmp4": 1,
+                                                  "encryption": {"key": "00" * 16}}]}),
+        "format[0].fmp4", "TS segments", id="aes-with-fmp4"),
+    pytest.param(wrap({"source": SRC, "format": [{"output": "advanced_hls", "fps_drm": {"key": "00" * 16}}]}),
+        "format[0].fps_drm", "FairPlay", id="fps-drm-on-hls"),
+    pytest.param(wrap({"source": SRC, "format": [{"output": "advanced_dash", "cenc_drm": {"key": "00" * 16}}]}),
+        "format[0].cenc_drm", "Widevine", id="cenc-drm-on-dash"),
     pytest.param(one(subtitles={"copy": 1}), "format[0].subtitles", "subtitles", id="subtitles"),
     pytest.param(one(encryption={"key": "00" * 16}), "format[0].encryption", "AES-128", id="encryption"),
     pytest.param(one(cenc_drm={"key": "00" * 16}), "format[0].cenc_drm", "Widevine", id="cenc-drm"),
@@ -805,18 +845,20 @@ UNSUPPORTED = [
     pytest.param(one(audio_pan={"c0": "c1"}), "format[0].audio_pan", "channel mapping", id="audio-pan"),
     pytest.param(one(framerate_limit="30"), "format[0].framerate_limit", "not supported", id="framerate-limit"),
     pytest.param(one(tag_video="avc1"), "format[0].tag_video", "not supported", id="tag-video"),
-    pytest.param(one(segment_duration=4), "format[0].segment_duration", "not supported", id="segment-duration"),
-    pytest.param(one(playlist_name="x.m3u8"), "format[0].playlist_name", "not supported", id="playlist-name"),
-    pytest.param(one(i_frames_only=1), "format[0].i_frames_only", "not supported", id="i-frames-only"),
-    pytest.param(one(fmp4=1), "format[0].fmp4", "not supported", id="fmp4"),
-    pytest.param(one(separate_audio=0), "format[0].separate_audio", "not supported", id="separate-audio-off"),
-    pytest.param(one(single_folder=1), "format[0].single_folder", "not supported", id="single-folder"),
+    pytest.param(one(segment_duration=4), "format[0].segment_duration", "HLS/DASH outputs only", id="segment-duration"),
+    pytest.param(one(playlist_name="x.m3u8"), "format[0].playlist_name", "HLS/DASH outputs only", id="playlist-name"),
+    pytest.param(one(i_frames_only=1), "format[0].i_frames_only", "HLS/DASH outputs only", id="i-frames-only"),
+    pytest.param(one(fmp4=1), "format[0].fmp4", "HLS/DASH outputs only", id="fmp4"),
+    pytest.param(one(separate_audio=0), "format[0].separate_audio", "HLS/DASH outputs only", id="separate-audio-off"),
+    pytest.param(one(single_folder=1), "format[0].single_folder", "HLS/DASH outputs only", id="single-folder"),
     pytest.param(one(incremental_tag="auto"), "format[0].incremental_tag", "not supported", id="incremental-tag"),
     pytest.param(one(time=0.5), "format[0].time", "not supported", id="image-time"),
     pytest.param(one(interval=5), "format[0].interval", "not supported", id="image-interval"),
     pytest.param(one(image_format="jpg"), "format[0].image_format", "not supported", id="image-format"),
     pytest.param(one(sprite=1), "format[0].sprite", "not supported", id="sprite"),
-    pytest.param(one(audio_copy=0), "format[0].audio_copy", "not supported", id="repack-audio-copy"),
+    pytest.param(one(audio_copy=0), "format[0].audio_copy", "repack outputs only", id="repack-audio-copy"),
+    pytest.param(wrap({"source": SRC, "format": [{"output": "repack", "audio_copy": 0, "video_copy": 0}]}),
+                 "format[0].video_copy", "nothing to copy", id="repack-nothing"),
     pytest.param(one(transcript=0), "format[0].transcript", "not supported", id="speech-transcript"),
     pytest.param(one(json=0), "format[0].json", "not supported", id="speech-json"),
     pytest.param(one(language="en"), "format[0].language", "not supported", id="speech-language"),
@@ -841,7 +883,7 @@ UNSUPPORTED = [
 ] + [
     pytest.param(wrap({"source": SRC, "format": [{"output": out}]}), "format[0].output",
                  f"output {out} is not supported", id=f"output-{out}")
-    for out in ("advanced_hls", "advanced_dash", "webm_dash", "repack", "mp3", "hls_audio", "flac", "gif",
+    for out in ("gif",
                 "thumbnail", "thumbnails", "speech_to_text", "vmaf")
 ]
 
@@ -858,18 +900,19 @@ def test_every_format_field_is_either_honoured_or_refused() -> None:
     """A field added to the model later is refused by default until the policy table honours it."""
     wire_names = {f.alias or name for name, f in Format.model_fields.items()}
     assert qmod.HONOURED_FORMAT_FIELDS <= wire_names
-    assert "destination" not in qmod.HONOURED_FORMAT_FIELDS
-    assert qmod.SUPPORTED_OUTPUTS == {"mp4", "webm", "metadata"}
+    assert "destination" in qmod.HONOURED_FORMAT_FIELDS
+    assert qmod.SUPPORTED_OUTPUTS == {"mp4", "webm", "metadata", "advanced_hls", "hls_audio", "advanced_dash",
+                                      "webm_dash", "repack", "mp3", "flac"}
     assert qmod.AUDIO_CODEC_FALLBACKS == {"libfdk_aac": "aac"}
     params = set(VideoCodecParameters.model_fields)
     assert qmod.HONOURED_CODEC_PARAMETERS | set(qmod.CODEC_PARAMETER_REASONS) == params
 
 
 def test_policy_flip_is_one_table_entry(monkeypatch: pytest.MonkeyPatch) -> None:
-    q = parse_query(one(fmp4=1))
+    q = parse_query(one(framerate_limit="30"))
     with pytest.raises(UnsupportedField):
         check_supported(q)
-    monkeypatch.setattr(qmod, "HONOURED_FORMAT_FIELDS", qmod.HONOURED_FORMAT_FIELDS | {"fmp4"})
+    monkeypatch.setattr(qmod, "HONOURED_FORMAT_FIELDS", qmod.HONOURED_FORMAT_FIELDS | {"framerate_limit"})
     check_supported(q)
 
 

@@ -61,8 +61,8 @@ def encode(tmp_path: Path, source: Path, index: int = 0, **fields) -> tuple[Plan
     for step in plan.steps:
         proc = subprocess.run(step.argv, capture_output=True, text=True, errors="replace", stdin=subprocess.DEVNULL)
         assert proc.returncode == 0, f"{step.label}: {proc.stderr[-2000:]}"
-    assert len(plan.outputs) == 1 and plan.outputs[0].stat().st_size > 0
-    return plan, plan.outputs[0]
+    assert len(plan.outputs) == 1 and plan.outputs[0].files[0].stat().st_size > 0
+    return plan, plan.outputs[0].files[0]
 
 
 def video(path: Path) -> dict:
@@ -117,7 +117,7 @@ def test_mp4_size_keyframes_profile(tmp_path, media):
     assert (v["codec"], v["size"], v["pix_fmt"], v["profile"]) == ("h264", (320, 240), "yuv420p", "Main")
     assert v["fps"] == 25 and square(v["sar"]) and v["tag"] == "avc1"
     assert v["keys"] == [0, 10, 20] and v["frames"] == 25
-    assert plan.warnings == []
+    assert plan.notices == []
 
 
 def test_resolution_on_horizontal_source(tmp_path, media):
@@ -251,7 +251,7 @@ def test_x264_advanced_parameters_are_accepted(tmp_path, derived):
                            "i_qfactor": 0.71, "b_strategy": 1, "qcomp": 0.6, "qmin": 10, "qmax": 51, "qdiff": 4,
                            "max_rate": 0.6, "bufsize": 1.2, "sws_flags": "lanczos", "preset": "fast",
                            "flags": "+loop", "rc_lookahead": 20, "vprofile": "high", "level": 31})
-    assert plan.warnings == []
+    assert plan.notices == []
     assert video(out)["profile"] == "High"  # coder 0 (CAVLC) is legal in High
 
 
@@ -319,7 +319,7 @@ def test_every_test_medium_encodes_exactly_as_without_the_pin(tmp_path, media):
         for argv in (step.argv, unpinned(step.argv)):
             proc = subprocess.run(argv, capture_output=True, text=True, errors="replace", stdin=subprocess.DEVNULL)
             assert proc.returncode == 0, f"{src.name}: {proc.stderr[-1500:]}"
-            digests.append(plan.outputs[0].read_bytes())
+            digests.append(plan.outputs[0].files[0].read_bytes())
         assert digests[0] == digests[1], f"{src.name}: the pinned encode differs"
     assert seen == {"mov,mp4,m4a,3gp,3g2,mj2", "mpeg", "avi", "matroska,webm"}
 
@@ -440,7 +440,7 @@ def test_hls_playlist_posing_as_mp4_never_opens_what_it_names(tmp_path, media, n
         (step,) = plan.steps
         proc = run(step.argv)
         assert proc.returncode != 0 and "moov atom not found" in proc.stderr
-        assert not plan.outputs[0].exists()
+        assert not plan.outputs[0].files[0].exists()
         assert (secret.opened, web.connections) == (0, 0)
         if name.endswith(".m3u8"):  # the FFmpeg 9 build itself detects this one as HLS: unpinned, it follows it
             run(unpinned(step.argv))

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from vidmill.core.query import Format, Query
-from vidmill.engine.plan import DEMUXERS, Plan, PlanWarning, UpscaleDecision, decide_upscale, plan_output
+from vidmill.engine.plan import DEMUXERS, Notice, Plan, PlannedOutput, UpscaleDecision, decide_upscale, plan_output
 from vidmill.engine.probe import MediaInfo
 from vidmill.errors import ProbeError, QueryError, UnsupportedField
 
@@ -59,8 +59,12 @@ def has_seq(args: list[str], seq: list[str]) -> bool:
     return any(args[i:i + len(seq)] == seq for i in range(len(args) - len(seq) + 1))
 
 
+def files(p: Plan) -> list[Path]:
+    return [f for o in p.outputs for f in o.files]
+
+
 def messages(p: Plan) -> list[str]:
-    return [w.message for w in p.warnings]
+    return [w.message for w in p.notices]
 
 
 # --- whole commands -------------------------------------------------------------------------------------
@@ -68,7 +72,7 @@ def messages(p: Plan) -> list[str]:
 
 def test_mp4_defaults_exact_argv():
     p = plan(fmt())
-    assert p.outputs == [WD / "video-0.mp4"] and p.warnings == [] and not p.skipped
+    assert files(p) == [WD / "video-0.mp4"] and p.notices == [] and not p.skipped
     assert p.steps[0].duration_s == 10.0 and p.steps[0].label == "encode"
     assert p.steps[0].argv == [
         FF, "-y", "-protocol_whitelist", "file", "-f", "mov", "-i", "file:/jobs/7/source.mp4",
@@ -115,7 +119,7 @@ def test_vp9_in_mp4():
 def test_output_names_never_come_from_user_strings():
     p = plan_output(fmt(tag="../../etc/passwd"), source=Path("/in/-y.mp4"), info=HD, workdir=WD, ffmpeg=FF,
                     index=3, upscale=False)
-    assert p.outputs == [WD / "video-3.mp4"]
+    assert files(p) == [WD / "video-3.mp4"]
     assert has_seq(p.steps[0].argv, [*PIN, "-i", "file:/in/-y.mp4"])
     assert p.steps[0].argv[0] == FF
 
@@ -252,8 +256,8 @@ def test_geometry(fields, src, vf):
 def test_aspect_ratio_with_full_size_warns():
     p = plan(fmt(size="640x480", aspect_ratio="16:9"))
     assert opt(p.steps[0].argv, "-vf") == "scale=640:480,setsar=1"
-    assert p.warnings == [PlanWarning("aspect_ratio is ignored: the output size sets both sides",
-                                      "format[0].aspect_ratio", "video-0-0")]
+    assert p.notices == [Notice("adjusted", "aspect_ratio is ignored: the output size sets both sides",
+                                 "format[0].aspect_ratio", 0)]
 
 
 def test_sws_flags():
@@ -347,7 +351,7 @@ def test_two_pass_x264_exact_steps():
         "-c:a", "aac", "-b:a", "64k", "-ar", "44100", "-ac", "2", "-movflags", "+faststart", "-f", "mp4",
         "/jobs/7/work/video-0.mp4",
     ]
-    assert p.outputs == [WD / "video-0.mp4"]
+    assert files(p) == [WD / "video-0.mp4"]
 
 
 @pytest.mark.parametrize(("fields", "pass1", "pass2"), [
@@ -365,8 +369,7 @@ def test_two_pass_other_encoders(fields, pass1, pass2):
 def test_two_pass_without_bitrate_is_one_pass_with_warning():
     p = plan(fmt(two_pass=1, quality=22))
     assert len(p.steps) == 1 and "-pass" not in p.steps[0].argv
-    assert p.warnings == [PlanWarning("two_pass needs a bitrate; encoded in one pass", "format[0].two_pass",
-                                      "video-0-0")]
+    assert p.notices == [Notice("adjusted", "two_pass needs a bitrate; encoded in one pass", "format[0].two_pass", 0)]
 
 
 # --- profile, level, pix_format, preset -----------------------------------------------------------------
@@ -472,13 +475,13 @@ def test_x264_parameters(params, expected):
     p = plan(fmt(video_codec_parameters=params))
     args = p.steps[0].argv
     assert has_seq(args, ["-sc_threshold", "0", *expected]), args[args.index("-sc_threshold"):]
-    assert p.warnings == []
+    assert p.notices == []
 
 
 def test_x264_flags_ffmpeg_dropped_or_ours_are_warned():
     p = plan(fmt(video_codec_parameters={"flags": "+loop+qscale+pass1"}))
     assert has_seq(p.steps[0].argv, ["-flags", "+loop", "-c:a"])
-    assert [w.details for w in p.warnings] == ["format[0].video_codec_parameters.flags"] * 2
+    assert [w.field for w in p.notices] == ["format[0].video_codec_parameters.flags"] * 2
     assert messages(p) == ["video_codec_parameters.flags qscale is not supported by this FFmpeg; ignored",
                            "video_codec_parameters.flags pass1 is ignored: use two_pass"]
 
@@ -523,7 +526,7 @@ def test_audio(fields, src, expected):
 def test_libfdk_aac_falls_back_to_native_aac_with_warning():
     p = plan(fmt(audio_codec="libfdk_aac"))
     assert has_seq(p.steps[0].argv, ["-c:a", "aac"])
-    assert p.warnings == [PlanWarning(FDK, "format[0].audio_codec", "video-0-0")]
+    assert p.notices == [Notice("adjusted", FDK, "format[0].audio_codec", 0)]
 
 
 def test_webm_with_aac_uses_opus_with_warning():
@@ -625,14 +628,14 @@ def test_decide_upscale_ignores_metadata_outputs():
 def test_skipped_plan():
     p = plan(fmt(resolution=1080), decision=UpscaleDecision(skip=True, reason="larger"))
     assert p.skipped and p.skip_reason == "larger" and p.steps == [] and p.outputs == []
-    assert p.warnings == [PlanWarning("Output skipped", "larger", "video-0-0")]
+    assert p.notices == [Notice("skipped", "larger", None, 0)]
 
 
 def test_source_size_plan():
     p = plan(fmt(size="1920x1080", aspect_ratio="4:3", resize_mode="crop"),
              decision=UpscaleDecision(source_size=True, reason="all larger"))
     assert opt(p.steps[0].argv, "-vf") == "scale=1280:720,setsar=1"
-    assert messages(p) == ["Output encoded at the source size"]
+    assert p.notices == [Notice("source_size", "all larger", None, 0)]
 
 
 def test_without_decision_a_larger_format_is_skipped_unless_upscale():
@@ -646,7 +649,7 @@ def test_without_decision_a_larger_format_is_skipped_unless_upscale():
 
 def test_metadata_has_no_ffmpeg_step():
     p = plan(fmt(output="metadata"))
-    assert p == Plan(steps=[], outputs=[WD / "metadata-0.json"])
+    assert p == Plan(steps=[], outputs=[PlannedOutput(0, 0, "metadata", [WD / "metadata-0.json"])])
     p = plan(fmt(output="metadata"), probe_json={"format": {"duration": "1.0"}, "streams": []})
     assert p.write_files == {WD / "metadata-0.json": b'{\n  "format": {\n    "duration": "1.0"\n  },\n'
                                                      b'  "streams": []\n}'}
@@ -654,7 +657,7 @@ def test_metadata_has_no_ffmpeg_step():
 
 def test_unsupported_output_kind():
     with pytest.raises(UnsupportedField) as err:
-        plan(fmt(output="mp3"))
+        plan(fmt(output="gif"))
     assert err.value.field == "format[0].output"
 
 

@@ -12,7 +12,8 @@ from fractions import Fraction
 import pytest
 
 from vidmill.engine.ffmpeg import ffmpeg_exe
-from vidmill.engine.probe import MediaInfo, media_info, output_meta, probe
+from vidmill.api.qencode_render import render_meta
+from vidmill.engine.probe import MediaInfo, media_info, output_facts, probe
 from vidmill.errors import ProbeError
 
 pytestmark = pytest.mark.integration
@@ -168,7 +169,7 @@ def test_rotation_from_display_matrix(media, tmp_path, degrees, rotation):
     assert info.rotation == rotation
     expect = (720, 1280) if rotation in (90, 270) else (1280, 720)
     assert (info.display_width, info.display_height) == expect
-    meta = output_meta(j)
+    meta = render_meta(output_facts(j))
     assert (meta["width"], meta["height"]) == (1280, 720)
     assert (meta["resolution_width"], meta["resolution_height"], meta["resolution"]) == (*expect, 720)
 
@@ -241,7 +242,7 @@ def test_output_meta_of_an_encoded_file(media, tmp_path):
     ffmpeg("-i", str(media / "bbb_720p_5s_aac51.mp4"), "-t", "1", "-vf", "scale=256:144", "-r", "30000/1001",
            "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "80k", "-c:a", "aac", "-ac", "2", "-b:a", "64k",
            str(out))
-    meta = output_meta(probe(out))
+    meta = render_meta(output_facts(probe(out)))
     assert {k: meta[k] for k in ("width", "height", "resolution_width", "resolution_height", "resolution",
                                  "framerate", "codec", "dar", "sar", "pix_format", "audio_codec",
                                  "audio_channels", "audio_sample_rate")} == {
@@ -257,7 +258,7 @@ def test_output_meta_of_an_encoded_file(media, tmp_path):
 def test_output_meta_of_an_audio_only_file(media, tmp_path):
     out = tmp_path / "audio.m4a"
     ffmpeg("-i", str(media / "bbb_720p_5s_aac51.mp4"), "-t", "1", "-vn", "-c:a", "aac", "-ac", "2", str(out))
-    meta = output_meta(probe(out))
+    meta = render_meta(output_facts(probe(out)))
     assert (meta["codec"], meta["channels"], meta["sample_rate"], meta["index"]) == ("aac", 2, 48000, 0)
     assert isinstance(meta["bit_rate"], int) and meta["program_ids"] == []
     assert "width" not in meta

@@ -109,3 +109,17 @@ def test_serve_on_a_taken_port_says_so(tmp_path):
         out = _vidmill("serve", "--port", str(port), env={"VIDMILL_DATA_DIR": str(tmp_path)})
     assert out.returncode == 1 and "Traceback" not in out.stderr
     assert out.stderr == f"vidmill: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+
+
+def test_transcode_makes_an_hls_ladder_with_the_server_pipeline(tmp_path, media):
+    q = tmp_path / "q.json"
+    q.write_text(json.dumps({"format": [{"output": "advanced_hls", "segment_duration": 2, "duration": 2,
+                                         "stream": [{"resolution": 144}, {"resolution": 96}]}]}))
+    out = _vidmill("transcode", str(media / "bbb_720p_5s_aac51.mp4"), "--query", str(q), "--out",
+                   str(tmp_path / "out"))
+    assert out.returncode == 0, out.stderr
+    master = Path(out.stdout.strip())
+    assert master == tmp_path / "out" / "0-advanced_hls" / "playlist.m3u8"
+    assert "video_2/chunklist.m3u8" in master.read_text()
+    assert (master.parent / "video_2" / "segment_00000.ts").is_file()
+    assert (master.parent / "audio_1" / "chunklist.m3u8").is_file()

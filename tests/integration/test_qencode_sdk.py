@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import httpx
 import pytest
 from qencode3.client import Client  # Client() is shadowed by this submodule after one call
 from qencode3.custom_params import CustomTranscodingParams, Format
@@ -229,3 +230,35 @@ def test_percent_moves_while_encoding(client, origin):
     assert all(0 <= p < 100 for p in encoding)
     order = [s for s, _ in status["_seen"]]
     assert order.index("encoding") < order.index("completed")
+
+
+def test_advanced_hls_master_playlist_url_is_in_videos(client, origin):
+    task = client.create_task()
+    task.custom_start({"query": {"source": f"{origin.url}/bbb_720p_5s_aac51.mp4", "format": [{
+        "output": "advanced_hls", "segment_duration": 2, "duration": 3, "tag": "ladder",
+        "stream": [{"resolution": 360, "tag": "360p", "audio_codec": "libfdk_aac"}, {"resolution": 180}]}]}})
+    assert not task.error, task.message
+    status = wait_task(task)
+    assert status["status"] == "completed", status
+    [video] = status["videos"]
+    assert video["url"].endswith("/playlist.m3u8") and video["output_format"] == "advanced_hls"
+    assert (video["tag"], video["user_tag"]) == ("video-0-0", "ladder")
+    assert video["meta"]["height"] == 360 and video["meta"]["codec"] == "h264"  # the top rung
+    assert [(s["tag"], s["user_tag"]) for s in video["streams"]] == [
+        ("video-0-0", "360p"), ("video-0-1", None), ("audio-0-0", None)]
+    assert any(w["message"].startswith("libfdk_aac is not available") and w["tag"] == "video-0-0"
+               for w in status["warnings"])
+    origin_header = {"Origin": "http://player.test"}
+    master = httpx.get(video["url"], headers=origin_header)
+    assert master.status_code == 200 and master.headers["content-type"] == "application/vnd.apple.mpegurl"
+    assert master.headers["access-control-allow-origin"] == "*"
+    assert "#EXT-X-STREAM-INF:" in master.text and 'CODECS="avc1.' in master.text
+    base = video["url"].rsplit("/", 1)[0]
+    chunklist = httpx.get(f"{base}/video_1/chunklist.m3u8").text
+    segment = next(line for line in chunklist.splitlines() if line.endswith(".ts"))
+    part = httpx.get(f"{base}/video_1/{segment}", headers={"Range": "bytes=0-187", **origin_header})
+    assert part.status_code == 206 and part.headers["content-type"] == "video/mp2t"
+    assert len(part.content) == 188 and part.content[0] == 0x47  # one TS packet
+    preflight = httpx.options(f"{base}/video_1/{segment}", headers={
+        **origin_header, "Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "range"})
+    assert preflight.status_code == 200 and "range" in preflight.headers["access-control-allow-headers"].lower()

@@ -12,7 +12,7 @@ from tests.servers import StaticServer
 from vidmill import pipeline
 from vidmill.config import Settings
 from vidmill.core.query import parse_query
-from vidmill.engine.plan import Plan, Step
+from vidmill.engine.plan import Plan, PlannedOutput, Step
 from vidmill.engine import ffmpeg as ffmpeg_bin
 from vidmill.pipeline import JobContext, run_job
 from vidmill.runtime import Runtime
@@ -49,7 +49,7 @@ def test_ffmpeg_failure_is_an_error_task_with_ffmpegs_line(env, monkeypatch, tmp
     def broken_plan(fmt, *, source, workdir, **kw):
         out = workdir / "video.mp4"
         argv = [ffmpeg_bin.ffmpeg_exe(), "-y", "-i", f"file:{source}", "-vf", "nosuchfilter", f"file:{out}"]
-        return Plan(steps=[Step(argv, 4.0, "encode")], outputs=[out], warnings=[])
+        return Plan(steps=[Step(argv, 4.0, "encode")], outputs=[PlannedOutput(0, 0, "file", [out], probe=out)])
 
     monkeypatch.setattr(pipeline, "plan_output", broken_plan)
     token = _start(rt, project, origin, [{"output": "mp4"}])
@@ -68,7 +68,7 @@ def test_ffmpeg_errors_do_not_leak_server_paths(env, monkeypatch):
     def plan(fmt, *, source, workdir, **kw):
         out = workdir / "nodir" / "video.mp4"  # FFmpeg names the output path it could not open
         return Plan(steps=[Step([ffmpeg_bin.ffmpeg_exe(), "-y", "-i", f"file:{source}", f"file:{out}"],
-                                1.0, "encode")], outputs=[out], warnings=[])
+                                1.0, "encode")], outputs=[PlannedOutput(0, 0, "file", [out], probe=out)])
 
     monkeypatch.setattr(pipeline, "plan_output", plan)
     token = _start(rt, project, origin, [{"output": "mp4"}])
@@ -87,7 +87,7 @@ def test_soft_fail_output_does_not_fail_the_task(env, monkeypatch):
         if fmt.size == "160x120":
             out = kw["workdir"] / "x.mp4"
             return Plan(steps=[Step([ffmpeg_bin.ffmpeg_exe(), "-y", "-i", "file:/nonexistent", f"file:{out}"],
-                                    1.0, "encode")], outputs=[out], warnings=[])
+                                    1.0, "encode")], outputs=[PlannedOutput(0, 0, "file", [out], probe=out)])
         return real(fmt, **kw)
 
     monkeypatch.setattr(pipeline, "plan_output", plan)
@@ -97,7 +97,7 @@ def test_soft_fail_output_does_not_fail_the_task(env, monkeypatch):
     view = rt.tasks.get(token)
     assert view.status == "completed" and view.error == 0
     assert [j.status for j in view.jobs] == ["error", "completed"]
-    assert any(w["message"] == "Errors Ignored by 'allow_soft_fail'" for w in view.warnings)
+    assert any(w["code"] == "soft_fail" and w["format"] == 0 for w in view.warnings)
 
 
 def test_upscale_rule_skips_larger_outputs(env):
@@ -108,7 +108,7 @@ def test_upscale_rule_skips_larger_outputs(env):
     view = rt.tasks.get(token)
     assert view.status == "completed"
     assert [j.status for j in view.jobs] == ["skipped", "completed"]
-    assert any(w["message"] == "Output skipped" for w in view.warnings)
+    assert any(w["code"] == "skipped" and w["format"] == 0 for w in view.warnings)
 
 
 def test_upscale_rule_all_larger_runs_first_at_source_size(env):
@@ -118,7 +118,7 @@ def test_upscale_rule_all_larger_runs_first_at_source_size(env):
     _drain(rt, ctx)
     view = rt.tasks.get(token)
     assert [j.status for j in view.jobs] == ["completed", "skipped"]
-    meta = view.jobs[0].result["meta"]
+    meta = view.jobs[0].result["facts"]
     assert meta["height"] == 144  # carphone is 176x144: the source size, not 640x480
 
 
@@ -129,7 +129,7 @@ def test_upscale_on_gives_exact_dimensions(env):
                                           "format": [{"output": "mp4", "size": "352x288", "duration": 1}]}}))
     rt.tasks.start(token, q)
     _drain(rt, ctx)
-    meta = rt.tasks.get(token).jobs[0].result["meta"]
+    meta = rt.tasks.get(token).jobs[0].result["facts"]
     assert (meta["width"], meta["height"]) == (352, 288)
 
 

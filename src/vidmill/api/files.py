@@ -8,12 +8,10 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse
 
 from vidmill.errors import StorageError
+from vidmill.destinations import content_type  # one table: .m3u8 .mpd .ts .m4s .mp4 .webm ...
 from vidmill.destinations.local import safe_join
 
 router = APIRouter(tags=["files"])
-
-MEDIA_TYPES = {".mp4": "video/mp4", ".webm": "video/webm", ".json": "application/json",
-               ".m3u8": "application/vnd.apple.mpegurl", ".mpd": "application/dash+xml"}
 
 
 @router.get("/files/{path:path}", summary="Download an output")
@@ -27,6 +25,6 @@ async def get_file(path: str, request: Request):
         raise HTTPException(status_code=404, detail="not found")
     if not stat.S_ISREG(st.st_mode):
         raise HTTPException(status_code=404, detail="not found")
-    media_type = MEDIA_TYPES.get(target.suffix.lower(), "application/octet-stream")
+    media_type = content_type(target.name)
     return FileResponse(target, media_type=media_type, stat_result=st,
                         headers={"Cache-Control": "public, max-age=31536000, immutable"})

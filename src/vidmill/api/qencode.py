@@ -19,8 +19,8 @@ from vidmill.api.qencode_render import render_status
 from vidmill.config import API_KEY_RE
 from vidmill.core.query import Query, check_supported, parse_query
 from vidmill import destinations, sources
-from vidmill.errors import (Conflict, NotFound, QueryError, QueryMissing, StorageError, UnresolvedHost,
-                            UnsupportedField, UrlRefused, VidmillError)
+from vidmill.errors import (Conflict, NotFound, QueryError, QueryMissing, SourceError, StorageError,
+                            UnresolvedHost, UnsupportedField, UrlRefused, VidmillError)
 from vidmill.net.ssrf import check_url
 
 log = logging.getLogger("vidmill.api.qencode")
@@ -158,6 +158,20 @@ def _vet_urls(rt, query: Query) -> None:
             raise QencodeError(FIELD_REQUIRED, f"{field}: {exc.message}")
 
 
+def _vet_upload(rt, token: str, query: Query) -> None:
+    """A ``tus:`` source must be a finished, live upload of the task's own project (checked again at fetch)."""
+    if not (query.source or "").lower().startswith("tus:"):
+        return
+    try:
+        project_id = rt.tasks.get(token).project_id
+    except NotFound:
+        return  # start() answers "Task token not found"
+    try:
+        rt.uploads.for_source(query.source.split(":", 1)[1], project_id)
+    except SourceError as exc:
+        raise QencodeError(FIELD_REQUIRED, exc.message)
+
+
 def _start(request: Request, token: str, query: Query, payload: str | None) -> JSONResponse:
     rt = _rt(request)
     try:
@@ -165,6 +179,7 @@ def _start(request: Request, token: str, query: Query, payload: str | None) -> J
     except UnsupportedField as exc:
         raise QencodeError(FIELD_REQUIRED, exc.message)
     _vet_urls(rt, query)
+    _vet_upload(rt, token, query)
     try:
         rt.tasks.start(token, query, payload=payload)
     except NotFound:

@@ -48,8 +48,72 @@ def _list_for(kind: str) -> str:
     return "videos"
 
 
+def _seconds(value) -> str | None:
+    return None if value is None else f"{float(value):f}"  # ffprobe's text, as Qencode's meta carries it
+
+
+def render_meta(facts: dict) -> dict:
+    """Qencode's ``meta`` object of a status item from vidmill's neutral output facts (engine.probe.output_facts).
+
+    A file with video gives the ``videos[]`` shape (width/height as stored, resolution_* as displayed,
+    ``resolution`` the smaller displayed side, ffprobe strings for framerate/bitrate/dar/sar); an audio-only
+    output gives the ``audios[]`` shape (index, language, codec, channels, bit_rate, sample_rate as numbers).
+    """
+    f = facts or {}
+    duration = _seconds(f.get("duration"))
+    if "video_codec" not in f:
+        if "audio_codec" not in f:
+            return {"duration": duration} if duration else {}
+        return {"index": f.get("audio_index", 0), "language": f.get("audio_language") or "und",
+                "title": f.get("audio_title"), "program_id": None, "channels": f.get("audio_channels"),
+                "bit_rate": f.get("audio_bit_rate"), "codec": f.get("audio_codec"),
+                "sample_rate": f.get("audio_sample_rate"), "program_ids": [], "duration": duration}
+    dw, dh = f.get("display_width"), f.get("display_height")
+    meta = {
+        "width": f.get("width"), "height": f.get("height"), "resolution_width": dw, "resolution_height": dh,
+        "resolution": min(dw or 0, dh or 0) or None, "framerate": f.get("frame_rate"), "codec": f.get("video_codec"),
+        "bitrate": str(f["video_bit_rate"]) if f.get("video_bit_rate") else None,
+        "dar": f.get("dar"), "sar": f.get("sar"), "pix_format": f.get("pix_fmt"), "duration": duration,
+    }
+    if "audio_codec" in f:
+        meta |= {"audio_codec": f["audio_codec"],
+                 "audio_bitrate": str(f["audio_bit_rate"]) if f.get("audio_bit_rate") else None,
+                 "audio_channels": f.get("audio_channels"), "audio_sample_rate": f.get("audio_sample_rate")}
+    return meta
+
+
 def file_url(settings: Settings, relative: str) -> str:
     return f"{settings.public_url}/files/{relative}"
+
+
+def _landed(result: dict, kind: str) -> dict:
+    """An output stored at the user's destination: its URL and storage (first destination of a fan-out)."""
+    landed = result.get("landed")
+    if not landed:
+        return {}
+    return {"url": landed[0]["url"], "storage": {**landed[0]["storage"], "format": kind}}
+
+# Notices the engine and pipeline record (engine.plan.Notice codes) -> the warning message Qencode users know.
+NOTICE_MESSAGES = {
+    "skipped": "Output skipped",
+    "source_size": "Output encoded at the source size",
+    "soft_fail": "Errors Ignored by 'allow_soft_fail'",
+}
+
+
+def render_warning(notice: dict, kinds: dict[int, str]) -> dict:
+    """A stored notice as Qencode's ``{message, details, tag}``; anything already in that shape passes through."""
+    if "code" not in notice:
+        return notice
+    code, index, stream = notice["code"], notice.get("format", 0), notice.get("stream", 0)
+    prefix = _prefix(_list_for(kinds.get(index, "mp4")))
+    if code in NOTICE_MESSAGES:
+        return {"message": NOTICE_MESSAGES[code], "details": notice.get("message"), "tag": f"{prefix}-{index}-{stream}"}
+    return {"message": notice.get("message"), "details": notice.get("field"), "tag": f"{prefix}-{index}-{stream}"}
+
+
+def _prefix(list_name: str) -> str:
+    return list_name[:-1] if list_name != "texts" else "text"
 
 
 def _landed(result: dict, kind: str) -> dict:
@@ -66,10 +130,11 @@ def render_status(view: TaskView, settings: Settings) -> dict:
         if job.status == "skipped":
             continue
         name = _list_for(job.kind)
-        prefix = name[:-1] if name != "texts" else "text"
+        prefix = _prefix(name)
         result = job.result or {}
         files = result.get("files") or []
-        rel = files[0]["path"] if files else None
+        rel = result.get("main") or (files[0].get("path") if files else None)
+        facts = result.get("facts")
         item = {
             "tag": f"{prefix}-{job.index}-0",
             "user_tag": job.spec.get("tag"),
@@ -84,11 +149,20 @@ def render_status(view: TaskView, settings: Settings) -> dict:
             "bitrate": result.get("bitrate"),
             "duration": _num(result.get("duration")),
             "size": _mb(result.get("size")),
-            "meta": result.get("meta") or {},
+            "meta": render_meta(facts) if facts is not None else (result.get("meta") or {}),
             "error": 1 if job.status == "error" else 0,
             "error_description": job.error_description if job.status == "error" else None,
         }
+        renditions = [o for o in result.get("outputs") or [] if o.get("kind") in ("video", "audio")]
+        if renditions:  # a streaming output: each rendition's own tag, user tag, playlist and meta
+            item["streams"] = [{
+                "tag": f"{'audio' if o['kind'] == 'audio' else prefix}-{job.index}-{o['stream']}",
+                "user_tag": o.get("user_tag"),
+                "url": o.get("url") or (file_url(settings, o["main"]) if o.get("main") else None),
+                "meta": render_meta(o.get("facts") or {}),
+            } for o in renditions]
         lists[name].append(item)
+    kinds = {job.index: job.kind for job in view.jobs}
     status = view.status if view.status != "created" else "queued"
     return {
         "status": status,
@@ -96,7 +170,7 @@ def render_status(view: TaskView, settings: Settings) -> dict:
         "percent": round(float(view.percent), 2),
         "error": int(view.error),
         "error_description": view.error_description,
-        "warnings": list(view.warnings) + delivery_warnings(view.deliveries),
+        "warnings": [render_warning(w, kinds) for w in view.warnings] + delivery_warnings(view.deliveries),
         **lists,
         "duration": _num(view.duration),
         "source_size": _mb(view.source_size),

@@ -29,7 +29,7 @@ from types import ModuleType
 from typing import Any
 
 from vidmill.destinations.location import Location, check_path, key_for, parse
-from vidmill.errors import StorageError
+from vidmill.errors import StorageError, UrlRefused
 
 REGISTRY: dict[str, str] = {
     "s3": "vidmill.destinations.s3",
@@ -116,7 +116,10 @@ def put(files: list[OutputFile], target: Target, *, settings: Any,
     module = module_for(location.scheme)
     many = len(files) > 1
     pairs = [(f, key_for(location, f.name, many=many)) for f in files]
-    return module.put(pairs, target, location, settings=settings, cancel=cancel)
+    try:
+        return module.put(pairs, target, location, settings=settings, cancel=cancel)
+    except UrlRefused as exc:  # the SSRF guard on the endpoint: a storage failure of this output
+        raise StorageError(f"{location.scheme} destination {location.netloc} refused: {exc.message}") from exc
 
 
 def put_all(files: list[OutputFile], targets: list[Target], *, settings: Any,

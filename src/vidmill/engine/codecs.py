@@ -133,6 +133,11 @@ class VideoEncoder(ABC):
 
     def __init__(self, fmt, warn: Warn):
         self.fmt, self.vcp, self.warn = fmt, fmt.video_codec_parameters, warn
+        # Segmented outputs (HLS/DASH): (period in seconds as FFmpeg reads it, GOP frames). Keyframes are then
+        # forced on every period boundary, scene cuts add none, GOPs are closed: every rendition of a ladder has
+        # its keyframes at the same times. ``bframes`` pins one B-frame structure for every rung.
+        self.segment: tuple[str, int] | None = None
+        self.bframes: int | None = None
 
     def pix_fmt(self) -> str:
         want = self.fmt.pix_format or DEFAULT_PIX_FMT
@@ -144,8 +149,24 @@ class VideoEncoder(ABC):
     def args(self, fps: float | None, two_pass: bool) -> list[str]:
         return [
             "-c:v", self.name, *self.speed_args(), *self.profile_args(), "-pix_fmt", self.pix_fmt(),
-            *self.rate_args(two_pass), *keyframe_args(self.fmt, fps), *self.param_args(),
+            *self.rate_args(two_pass),
+            *(self.aligned_keyframe_args() if self.segment else keyframe_args(self.fmt, fps)), *self.param_args(),
         ]
+
+    def aligned_keyframe_args(self) -> list[str]:
+        period, gop = self.segment
+        args = ["-force_key_frames", f"expr:gte(t,n_forced*{period})", "-g", str(gop), "-keyint_min", str(gop)]
+        return args + (["-bf", str(self.bframes)] if self.bframes is not None else [])
+
+    def scene_cut(self, default) -> str:
+        """The scene-cut threshold: the user's, or the default; always 0 in a segmented output."""
+        asked = self.vcp.sc_threshold if self.vcp and self.vcp.sc_threshold is not None else None
+        if self.segment:
+            if asked:
+                self.warn("video_codec_parameters.sc_threshold is 0 in a segmented output: every rendition needs "
+                          "keyframes at the same times", "video_codec_parameters.sc_threshold")
+            return "0"
+        return num(asked if asked is not None else default)
 
     def speed_args(self) -> list[str]:
         return []

@@ -49,8 +49,7 @@ class X264(VideoEncoder):
 
     def param_args(self):
         v = self.vcp
-        sc = v.sc_threshold if v and v.sc_threshold is not None else DEFAULT_SC_THRESHOLD
-        args = ["-sc_threshold", num(sc)]
+        args = ["-sc_threshold", self.scene_cut(DEFAULT_SC_THRESHOLD)]
         if v is None:
             return args
         if v.coder is not None:
@@ -99,9 +98,12 @@ class X265(VideoEncoder):
 
     def param_args(self):
         v = self.vcp
-        sc = v.sc_threshold if v and v.sc_threshold is not None else DEFAULT_SC_THRESHOLD
-        params = [("log-level", "error"), ("scenecut", num(sc))]
+        params = [("log-level", "error"), ("scenecut", self.scene_cut(DEFAULT_SC_THRESHOLD))]
         args: list[str] = []
+        if self.segment:  # libx265 ignores -sc_threshold and opens GOPs by default; forced frames must be IDR
+            gop = str(self.segment[1])
+            params += [("keyint", gop), ("min-keyint", gop), ("open-gop", "0")]
+            args += ["-forced-idr", "1"]
         if v is not None:
             if v.level is not None:
                 params.append(("level-idc", level_str(v.level)))

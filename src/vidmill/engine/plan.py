@@ -36,12 +36,15 @@ and the plan's ``write_files`` holds the JSON to write (else it is empty and the
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from vidmill.engine import video as geo
 from vidmill.engine.codecs import audio_args, num, silence_source
 from vidmill.engine.outputs import ENCODED_OUTPUTS
+from vidmill.engine.copies import AUDIO_FILE_OUTPUTS, plan_audio_file, plan_repack
+from vidmill.engine.streaming import STREAMING_OUTPUTS, plan_streaming
 from vidmill.errors import ProbeError, QueryError, UnsupportedField
 
 GLOBAL_ARGS = ("-y",)  # runner/ffmpeg.py adds -hide_banner -nostats -progress pipe:1 -loglevel +level
@@ -71,26 +74,71 @@ class Step:
     label: str
 
 
-@dataclass
-class PlanWarning:
-    """A task warning in Qencode's shape (``{message, details, tag}``)."""
+@dataclass(frozen=True)
+class Notice:
+    """Something the engine changed, ignored or left out, in vidmill's own words (dialects render it).
 
+    ``code``: ``adjusted`` (a value was changed or ignored; ``field`` names it), ``skipped`` (the output or
+    stream is not made; ``message`` says why), ``source_size`` (encoded at the source's size).
+    ``format_index``/``stream_index`` say which output (and which rendition of it) the notice is about.
+    """
+
+    code: str
     message: str
-    details: str | None = None
-    tag: str | None = None
+    field: str | None = None
+    format_index: int = 0
+    stream_index: int = 0
 
     def to_dict(self) -> dict:
-        return {"message": self.message, "details": self.details, "tag": self.tag}
+        return {"code": self.code, "message": self.message, "field": self.field,
+                "format": self.format_index, "stream": self.stream_index}
+
+
+@dataclass
+class PlannedOutput:
+    """One output an FFmpeg run makes: a file, or one rendition (or the manifest) of a streaming output.
+
+    ``files`` are known before the run; ``patterns`` (globs relative to the work dir) match the files only the
+    run can name (segments). ``probe`` is the file whose probe describes the output (None: nothing to probe).
+    ``kind``: ``file`` (one media file), ``metadata`` (JSON), ``manifest`` (a master playlist or MPD),
+    ``video`` / ``audio`` (one rendition of a streaming output).
+    """
+
+    format_index: int
+    stream_index: int
+    kind: str
+    files: list[Path]
+    patterns: tuple[str, ...] = ()
+    probe: Path | None = None
+    user_tag: str | None = None
+    extra: dict = field(default_factory=dict)  # facts the run's ``finish`` measured (bandwidth, codecs, duration)
+
+    def collect(self, workdir: Path) -> list[Path]:
+        """Every file of this output once the run is over: the known ones, then the pattern matches in order."""
+        found = list(self.files)
+        for pattern in self.patterns:
+            found += sorted(p for p in workdir.glob(pattern) if p not in found)
+        return found
 
 
 @dataclass
 class Plan:
+    """One FFmpeg run (``steps``: its passes) and the N outputs it makes. ``main`` is what a status URL points
+    at (the file, the master playlist, the MPD); ``finish`` runs after the steps (writes manifests measured
+    from the real segments) and may add notices."""
+
     steps: list[Step]
-    outputs: list[Path]
-    warnings: list[PlanWarning] = field(default_factory=list)
+    outputs: list[PlannedOutput]
+    notices: list[Notice] = field(default_factory=list)
     skipped: bool = False
     skip_reason: str | None = None
     write_files: dict[Path, bytes] = field(default_factory=dict)
+    main: Path | None = None
+    finish: Callable[[Path], list[Notice]] | None = None
+
+    def __post_init__(self):
+        if self.main is None and self.outputs and self.outputs[0].files:
+            self.main = self.outputs[0].files[0]
 
 
 @dataclass(frozen=True)
@@ -145,16 +193,24 @@ def plan_output(fmt, *, source: Path, info, workdir: Path, ffmpeg: str, index: i
     ``metadata`` outputs.
     """
     prefix = f"format[{index}]"
-    tag = f"video-{index}-0"
-    warnings: list[PlanWarning] = []
+    notices: list[Notice] = []
 
     def warn(message: str, key: str | None = None) -> None:
-        warnings.append(PlanWarning(message, f"{prefix}.{key}" if key else None, tag))
+        notices.append(Notice("adjusted", message, f"{prefix}.{key}" if key else None, index))
 
     if fmt.output == "metadata":
         path = workdir / f"metadata-{index}.json"
         files = {path: json.dumps(probe_json, indent=2).encode()} if probe_json is not None else {}
-        return Plan(steps=[], outputs=[path], warnings=warnings, write_files=files)
+        return Plan(steps=[], outputs=[PlannedOutput(index, 0, "metadata", [path], user_tag=fmt.tag)],
+                    notices=notices, write_files=files)
+    if fmt.output in AUDIO_FILE_OUTPUTS or fmt.output == "repack":
+        make = plan_repack if fmt.output == "repack" else plan_audio_file
+        return make(fmt, source=source, info=info, workdir=workdir, ffmpeg=ffmpeg, index=index,
+                    input_args=input_args(info), duration=expected_duration(fmt, info, prefix))
+    if fmt.output in STREAMING_OUTPUTS:
+        return plan_streaming(fmt, source=source, info=info, workdir=workdir, ffmpeg=ffmpeg, index=index,
+                              upscale=upscale, input_args=input_args(info),
+                              duration=expected_duration(fmt, info, prefix))
     kind = ENCODED_OUTPUTS.get(fmt.output)
     if kind is None:
         raise UnsupportedField(f"{prefix}.output: output {fmt.output} is not supported yet by vidmill",
@@ -167,10 +223,10 @@ def plan_output(fmt, *, source: Path, info, workdir: Path, ffmpeg: str, index: i
         larger = geo.is_larger(geo.requested(fmt), geo.base_size(info, fmt.rotate))
         decision = UpscaleDecision(skip=True, reason=SKIP_REASON) if larger and not upscale else UpscaleDecision()
     if decision.skip:
-        warnings.append(PlanWarning("Output skipped", decision.reason, tag))
-        return Plan(steps=[], outputs=[], warnings=warnings, skipped=True, skip_reason=decision.reason)
+        notices.append(Notice("skipped", decision.reason or SKIP_REASON, None, index))
+        return Plan(steps=[], outputs=[], notices=notices, skipped=True, skip_reason=decision.reason)
     if decision.source_size:
-        warnings.append(PlanWarning("Output encoded at the source size", decision.reason, tag))
+        notices.append(Notice("source_size", decision.reason or SOURCE_SIZE_REASON, None, index))
 
     duration = expected_duration(fmt, info, prefix)
     frame = geo.geometry(fmt, info, source_size=decision.source_size)
@@ -222,4 +278,5 @@ def plan_output(fmt, *, source: Path, info, workdir: Path, ffmpeg: str, index: i
     argv = [ffmpeg, *GLOBAL_ARGS, *inputs, *audio_in, *maps, *common, *final_video, *audio,
             *kind.mux_args(encoder), "-f", kind.muxer, str(out)]
     steps.append(Step(argv, duration, "pass 2 of 2" if two_pass else "encode"))
-    return Plan(steps=steps, outputs=[out], warnings=warnings)
+    return Plan(steps=steps, outputs=[PlannedOutput(index, 0, "file", [out], probe=out, user_tag=fmt.tag)],
+                notices=notices)

@@ -6,8 +6,8 @@ durations, times, bit rates, sizes, sample rates and frame counts as strings; fi
 leaves out). It reads the headers plus the first video frame (the display matrix of rotated phone video
 reaches us on decoded frames), never the whole file.
 
-:func:`media_info` turns that JSON into a :class:`MediaInfo` for the planner; :func:`output_meta` into the
-``meta`` object Qencode status items carry for an output.
+:func:`media_info` turns that JSON into a :class:`MediaInfo` for the planner; :func:`output_facts` into the
+neutral facts vidmill records about an output (dialects in ``api/`` render their own shapes from them).
 """
 
 from __future__ import annotations
@@ -257,6 +257,7 @@ class MediaInfo:
     audio_channels: int | None = None
     audio_sample_rate: int | None = None
     audio_bit_rate: int | None = None
+    subtitle_codecs: tuple[str, ...] = ()
 
 
 def _num(value: Any, kind: type = float) -> Any:
@@ -323,47 +324,42 @@ def media_info(probe_json: dict[str, Any]) -> MediaInfo:
         info |= {"audio_codec": audio.get("codec_name"), "audio_channels": audio.get("channels"),
                  "audio_sample_rate": _num(audio.get("sample_rate"), int),
                  "audio_bit_rate": _num(audio.get("bit_rate"), int)}
+    subtitles = tuple(s.get("codec_name") or "" for s in probe_json.get("streams", []) if s.get("codec_type") == "subtitle")
+    if subtitles:
+        info["subtitle_codecs"] = subtitles
     return MediaInfo(**info)
 
 
-def output_meta(probe_json: dict[str, Any]) -> dict[str, Any]:
-    """The ``meta`` object of a Qencode status item for one output file.
+def output_facts(probe_json: dict[str, Any]) -> dict[str, Any]:
+    """What vidmill records about one output file, in its own words (dialects render their ``meta`` from it).
 
-    A file with video gives the ``videos[]`` shape (width/height as stored, resolution_* as displayed,
-    ``resolution`` the smaller displayed side, ffprobe strings for framerate/bitrate/dar/sar); an audio-only
-    file gives the ``audios[]`` shape (index, language, codec, channels, bit_rate, sample_rate as numbers).
+    Video: stored ``width``/``height``, ``display_width``/``display_height`` (SAR and rotation applied),
+    ``frame_rate`` (ffprobe's fraction text), ``video_codec``, ``video_bit_rate`` (bits/s), ``dar``/``sar``
+    ("16:9"), ``pix_fmt``. Audio: ``audio_codec``, ``audio_bit_rate``, ``audio_channels``,
+    ``audio_sample_rate``, ``audio_index``, ``audio_language``, ``audio_title``. Both: ``duration`` (s).
+    Keys whose value is unknown are left out.
     """
     fmt = probe_json.get("format", {})
     video, audio = main_streams(probe_json)
     info = media_info(probe_json)
-    duration = fmt.get("duration") or (video or audio or {}).get("duration")
-    if video is None:
-        if audio is None:
-            return {"duration": duration}
-        tags = audio.get("tags", {})
-        return {"index": audio["index"], "language": tags.get("language", "und"), "title": tags.get("title"),
-                "program_id": None, "channels": info.audio_channels, "bit_rate": info.audio_bit_rate,
-                "codec": info.audio_codec, "sample_rate": info.audio_sample_rate, "program_ids": [],
-                "duration": duration}
-    video_bitrate = info.video_bit_rate
-    if video_bitrate is None and info.bit_rate:  # WebM/Matroska carry no per-stream rate
-        video_bitrate = info.bit_rate - (info.audio_bit_rate or 0)
-    sar, dar = info.sar, info.dar
-    meta: dict[str, Any] = {
-        "width": info.width, "height": info.height,
-        "resolution_width": info.display_width, "resolution_height": info.display_height,
-        "resolution": min(info.display_width or 0, info.display_height or 0) or None,
-        "framerate": video.get("avg_frame_rate") if _fraction(video.get("avg_frame_rate"), "/")
-        else video.get("r_frame_rate"),
-        "codec": info.video_codec,
-        "bitrate": str(video_bitrate) if video_bitrate else None,
-        "dar": _q(dar, ":") if dar else None,
-        "sar": _q(sar, ":"),
-        "pix_format": info.pix_fmt,
-        "duration": duration,
-    }
+    duration = _num(fmt.get("duration") or (video or audio or {}).get("duration"))
+    facts: dict[str, Any] = {"duration": duration}
+    if video is not None:
+        video_bitrate = info.video_bit_rate
+        if video_bitrate is None and info.bit_rate:  # WebM/Matroska carry no per-stream rate
+            video_bitrate = info.bit_rate - (info.audio_bit_rate or 0)
+        facts |= {
+            "width": info.width, "height": info.height,
+            "display_width": info.display_width, "display_height": info.display_height,
+            "frame_rate": video.get("avg_frame_rate") if _fraction(video.get("avg_frame_rate"), "/")
+            else video.get("r_frame_rate"),
+            "video_codec": info.video_codec, "video_bit_rate": video_bitrate,
+            "dar": _q(info.dar, ":") if info.dar else None, "sar": _q(info.sar, ":"), "pix_fmt": info.pix_fmt,
+        }
     if audio is not None:
-        meta |= {"audio_codec": info.audio_codec,
-                 "audio_bitrate": str(info.audio_bit_rate) if info.audio_bit_rate else None,
-                 "audio_channels": info.audio_channels, "audio_sample_rate": info.audio_sample_rate}
-    return meta
+        tags = audio.get("tags", {})
+        facts |= {"audio_codec": info.audio_codec, "audio_bit_rate": info.audio_bit_rate,
+                  "audio_channels": info.audio_channels, "audio_sample_rate": info.audio_sample_rate,
+                  "audio_index": audio["index"], "audio_language": tags.get("language"),
+                  "audio_title": tags.get("title")}
+    return {k: v for k, v in facts.items() if v is not None}

@@ -13,16 +13,15 @@ from vidmill.core.query.values import _choices
 from vidmill.core.query.vocabulary import AV1_CODECS, LCEVC_CODECS, VPX_CODECS
 from vidmill.errors import UnsupportedField
 
-SUPPORTED_OUTPUTS = frozenset({"mp4", "webm", "metadata"})
-SUPPORTED_SOURCE_SCHEMES = frozenset({"http", "https"})
+SUPPORTED_OUTPUTS = frozenset({"mp4", "webm", "metadata", "advanced_hls", "hls_audio", "advanced_dash", "webm_dash",
+                               "repack", "mp3", "flac"})
+SUPPORTED_SOURCE_SCHEMES = frozenset({"http", "https", "s3", "ftp", "ftps", "sftp", "tus"})  # tus: a finished upload of the same project
 SUPPORTED_VIDEO_CODECS = frozenset({"libx264", "libx265", "libvpx", "libvpx-vp9"})
 SUPPORTED_AUDIO_CODECS = frozenset({"aac", "libfdk_aac", "libvorbis", "libopus"})
 # Accepted but encoded with another encoder (the engine adds a task warning).
 AUDIO_CODEC_FALLBACKS = {"libfdk_aac": "aac"}
 
 UNSUPPORTED_SOURCE_REASONS = {
-    "tus": "direct uploads (tus:) are not supported yet by vidmill",
-    "s3": "s3:// sources are not supported yet by vidmill; use an http(s) (e.g. presigned) URL",
 }
 UNSUPPORTED_VIDEO_CODEC_REASONS = {
     **{c: f"{c} is not supported: there is no open LCEVC encoder" for c in sorted(LCEVC_CODECS)},
@@ -43,7 +42,18 @@ HONOURED_FORMAT_FIELDS = frozenset({
     "aspect_ratio", "resize_mode", "framerate", "keyframe", "deinterlace", "quality", "bitrate", "two_pass",
     "pix_format", "video_codec", "profile", "video_codec_parameters", "audio_codec", "audio_bitrate",
     "audio_sample_rate", "audio_channels_number", "audio_mute", "metadata_version", "allow_soft_fail",
+    "destination",
+    # streaming outputs (refused on file outputs by _check_streaming_fields)
+    "stream", "playlist_name", "segment_duration", "i_frames_only", "fmp4", "create_m3u8_playlist",
+    "separate_audio", "single_folder",
+    "encryption",  # AES-128 HLS (refused on other outputs by engine.streaming.check_static / _check_format)
+    # repack (refused on other outputs by _check_format)
+    "audio_copy", "video_copy", "subtitles_copy", "metadata_copy",
 })
+STREAMING_OUTPUTS = frozenset({"advanced_hls", "hls_audio", "advanced_dash", "webm_dash"})
+REPACK_ONLY_FIELDS = ("audio_copy", "video_copy", "subtitles_copy", "metadata_copy")
+STREAMING_ONLY_FIELDS = ("stream", "playlist_name", "segment_duration", "i_frames_only", "fmp4",
+                         "create_m3u8_playlist", "separate_audio", "single_folder")
 # Defaults of fields whose default is not "absent/0" (a field equal to its default is not refused).
 FORMAT_FIELD_DEFAULTS: dict[str, Any] = {
     "segment_duration": 9.0, "separate_audio": True, "audio_copy": True, "video_copy": True,
@@ -53,11 +63,9 @@ FORMAT_FIELD_DEFAULTS: dict[str, Any] = {
     "image_format": "png", "resize_mode": "scale",
 }
 _GROUP_REASONS = {
-    "destination": "destinations (S3/FTP/SFTP/Azure) are not supported yet by vidmill",
     "stream": "streams (HLS/DASH renditions) are not supported yet by vidmill",
     "logo": "logo overlays are not supported yet by vidmill",
     "subtitles": "subtitles are not supported yet by vidmill",
-    "encryption": "AES-128 encryption is not supported yet by vidmill",
     "cenc_drm": "Widevine/PlayReady DRM is not supported yet by vidmill",
     "fps_drm": "FairPlay DRM is not supported yet by vidmill",
     "optimize_bitrate": "per-title encoding is not supported yet by vidmill",
@@ -126,6 +134,20 @@ def _check_format(fmt: Format, prefix: str) -> None:
             continue
         if not _is_default(getattr(fmt, attr), FORMAT_FIELD_DEFAULTS.get(wire)):
             _refuse(f"{prefix}.{wire}", _GROUP_REASONS.get(wire, f"{wire} is not supported yet by vidmill"))
+    if fmt.output != "repack":
+        for name in REPACK_ONLY_FIELDS:
+            if not _is_default(getattr(fmt, name), FORMAT_FIELD_DEFAULTS.get(name)):
+                _refuse(f"{prefix}.{name}", f"{name} is used with repack outputs only, not {fmt.output}")
+    elif fmt.audio_copy is False and fmt.video_copy is False:
+        _refuse(f"{prefix}.video_copy", "with video_copy and audio_copy both 0 a repack has nothing to copy")
+    if fmt.encryption is not None and fmt.output not in STREAMING_OUTPUTS:
+        _refuse(f"{prefix}.encryption", f"AES-128 encryption applies to HLS outputs, not {fmt.output}")
+    if fmt.output in STREAMING_OUTPUTS:
+        _check_streaming(fmt, prefix)
+    else:
+        for name in STREAMING_ONLY_FIELDS:
+            if not _is_default(getattr(fmt, name), FORMAT_FIELD_DEFAULTS.get(name)):
+                _refuse(f"{prefix}.{name}", f"{name} is used with HLS/DASH outputs only, not {fmt.output}")
     if fmt.video_codec is not None and fmt.video_codec not in SUPPORTED_VIDEO_CODECS:
         _refuse(f"{prefix}.video_codec", UNSUPPORTED_VIDEO_CODEC_REASONS.get(
             fmt.video_codec, f"{fmt.video_codec} is not supported yet by vidmill"))
@@ -140,3 +162,30 @@ def _check_format(fmt: Format, prefix: str) -> None:
         if fmt.video_codec in VPX_CODECS and any(getattr(params, a) is not None for a in HONOURED_CODEC_PARAMETERS):
             _refuse(f"{prefix}.video_codec_parameters", f"video_codec_parameters apply to libx264/libx265 only, "
                                                          f"not {fmt.video_codec}")
+
+
+def _check_streaming(fmt: Format, prefix: str) -> None:
+    """Each stream's fields like a format's; then what no source can make work (engine.streaming.check_static)."""
+    from vidmill.core.query.rendition import Stream
+    from vidmill.engine.streaming import check_static
+    from vidmill.errors import QueryError
+
+    for j, stream in enumerate(fmt.stream or []):
+        sp = f"{prefix}.stream[{j}]"
+        for attr in Stream.model_fields:
+            wire = _wire_name(Stream, attr)
+            if wire in HONOURED_FORMAT_FIELDS or wire == "chunklist_name":
+                continue
+            if not _is_default(getattr(stream, attr), FORMAT_FIELD_DEFAULTS.get(wire)):
+                _refuse(f"{sp}.{wire}", _GROUP_REASONS.get(wire, f"{wire} is not supported yet by vidmill"))
+        if stream.video_codec is not None and stream.video_codec not in SUPPORTED_VIDEO_CODECS:
+            _refuse(f"{sp}.video_codec", UNSUPPORTED_VIDEO_CODEC_REASONS.get(
+                stream.video_codec, f"{stream.video_codec} is not supported yet by vidmill"))
+        if stream.audio_codec is not None and stream.audio_codec not in SUPPORTED_AUDIO_CODECS:
+            _refuse(f"{sp}.audio_codec", f"{stream.audio_codec} is not supported yet by vidmill")
+    try:
+        check_static(fmt, prefix)
+    except UnsupportedField:
+        raise
+    except QueryError as exc:  # refused at start, by field, like every other refusal of check_supported
+        raise UnsupportedField(exc.message, field=exc.field) from None

@@ -118,5 +118,5 @@ S3_PERMISSIONS = (
     "bucket-owner-read", "bucket-owner-full-control", "log-delivery-write",
 )
 DESTINATION_SCHEMES = ("s3", "b2", "azblob", "ftp", "ftps", "sftp")
-SOURCE_SCHEMES = ("http", "https", "tus", "s3")
+SOURCE_SCHEMES = ("http", "https", "tus", "s3", "ftp", "ftps", "sftp")
 LCEVC_TUNES = ("vq", "vmaf", "vmaf_neg", "psnr", "ssim", "animation")

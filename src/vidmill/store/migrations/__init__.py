@@ -44,8 +44,8 @@ def new_revision(message: str, url: str | None = None) -> Path:
     against ``models.Base.metadata`` and write ``versions/NNNN_<message>.py``. Review it before committing."""
     script = ScriptDirectory.from_config(alembic_config())
     current = script.get_current_head()
-    # ids start with a 4-digit sequence number; helpers' branches add a suffix ("0002_i5_outbox_events")
-    rev_id = f"{int(current[:4]) + 1:04d}" if current else "0001"
+    # ids are NNNN or NNNN_<branch>_<what> (several branches add revisions): number by the leading digits
+    rev_id = f"{int(current.split('_', 1)[0]) + 1:04d}" if current else "0001"
     with tempfile.TemporaryDirectory() as tmp:
         cfg = alembic_config(url=url or f"sqlite:///{Path(tmp) / 'scratch.db'}")
         command.upgrade(cfg, "head")

@@ -1,0 +1,84 @@
+"""sftp:// source and destination against an asyncssh SFTP server, checked with asyncssh's own client."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+
+import asyncssh
+import pytest
+
+from vidmill import destinations, sources
+from vidmill.config import Settings
+from vidmill.destinations import OutputFile, Target
+from vidmill.errors import SourceError, StorageError
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return Settings(data_dir=tmp_path, allow_private_networks=True, upload_max_attempts=2, storage_timeout=10)
+
+
+def _out(tmp_path, name, size):
+    path = tmp_path / name.replace("/", "_")
+    path.write_bytes(secrets.token_bytes(size))
+    return OutputFile(name, path)
+
+
+def _read_all(server, paths):
+    async def go():
+        async with asyncssh.connect("127.0.0.1", server.port, username=server.user, password=server.password,
+                                    known_hosts=None, client_keys=[], agent_path=None, config=[]) as conn:
+            async with conn.start_sftp_client() as sftp:
+                out = {}
+                for p in paths:
+                    async with sftp.open(p, "rb") as f:
+                        out[p] = await f.read()
+                return out, sorted(await sftp.listdir(paths[-1].rsplit("/", 1)[0]))
+    return asyncio.run(go())
+
+
+def test_single_file_and_folder(sftp_server, settings, tmp_path):
+    run = secrets.token_hex(3)
+    single = _out(tmp_path, "video.mp4", 3 * 1024**2 + 1)
+    target = Target(url=f"sftp://127.0.0.1:{sftp_server.port}/{run}/out/video.mp4", key=sftp_server.user,
+                    secret=sftp_server.password)
+    [landed] = destinations.put([single], target, settings=settings)
+    assert landed.storage == {"type": "sftp", "host": f"127.0.0.1:{sftp_server.port}", "path": f"{run}/out/video.mp4"}
+    files = [_out(tmp_path, n, 700 + i) for i, n in enumerate(["master.m3u8", "360p/index.m3u8", "360p/s0.ts"])]
+    url = f"sftp://{sftp_server.user}:{sftp_server.password}@127.0.0.1:{sftp_server.port}/{run}/hls/"
+    landed = destinations.put(files, Target(url=url), settings=settings)
+    assert all(sftp_server.password not in f.url for f in landed)
+    got, listing = _read_all(sftp_server, [f"{run}/out/video.mp4"] + [f"{run}/hls/{f.name}" for f in files])
+    assert got[f"{run}/out/video.mp4"] == single.path.read_bytes()
+    for f in files:
+        assert got[f"{run}/hls/{f.name}"] == f.path.read_bytes()
+    assert listing == [".", "..", "index.m3u8", "s0.ts"] or listing == ["index.m3u8", "s0.ts"]
+
+
+def test_wrong_password_and_refused_path(sftp_server, settings, tmp_path):
+    target = Target(url=f"sftp://127.0.0.1:{sftp_server.port}/a.mp4", key=sftp_server.user, secret="nope-secret-77")
+    with pytest.raises(StorageError, match="login refused") as err:
+        destinations.put([_out(tmp_path, "a.mp4", 10)], target, settings=settings)
+    assert "nope-secret-77" not in err.value.message
+    blocker = sftp_server.root / f"file-{secrets.token_hex(2)}"
+    blocker.write_text("a file, not a folder")
+    target = Target(url=f"sftp://127.0.0.1:{sftp_server.port}/{blocker.name}/a.mp4", key=sftp_server.user,
+                    secret=sftp_server.password)
+    with pytest.raises(StorageError, match="a.mp4 to sftp destination"):
+        destinations.put([_out(tmp_path, "a.mp4", 10)], target, settings=settings)
+
+
+def test_source(sftp_server, settings, tmp_path):
+    body = secrets.token_bytes(1024**2 + 9)
+    (sftp_server.root / "in").mkdir(exist_ok=True)
+    (sftp_server.root / "in" / "clip.mp4").write_bytes(body)
+    url = f"sftp://{sftp_server.user}:{sftp_server.password}@127.0.0.1:{sftp_server.port}/in/clip.mp4"
+    sources.vet(url, settings=settings)
+    result = sources.fetch(url, tmp_path / "source", settings=settings)
+    assert result.size == len(body) and (tmp_path / "source").read_bytes() == body
+    with pytest.raises(SourceError, match="no such file"):
+        sources.fetch(url.replace("clip", "nope"), tmp_path / "s2", settings=settings)
+    assert not (tmp_path / "s2").exists() and not (tmp_path / "s2.part").exists()
