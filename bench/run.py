@@ -254,8 +254,10 @@ def main() -> int:
     if args.only_storage:
         return only_storage(args.storage_pairs)
     out = ROOT / "bench" / "out"
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
+    for old in out.glob("*"):
+        if old.name != "media":  # the made ladder source is kept between runs
+            shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink()
+    out.mkdir(parents=True, exist_ok=True)
     ladder_media = make_ladder_source(out / "media")
     rows, ladder_rows = [], []
     argv = None
@@ -271,7 +273,7 @@ def main() -> int:
             rows.append((hand, svc, svc / hand))
             print(f"pair {i + 1}: hand {hand:.2f}s  service {svc:.2f}s  ratio {svc / hand:.3f}", flush=True)
         ladder_url = f"{ladder_origin.url}/{LADDER_SOURCE}"
-        service_run(api, session, ladder_url, receiver, LADDER)  # warm-up
+        service_run(api, session, f"{origin.url}/{SOURCE}", receiver, {**FORMAT, "duration": 2})  # warm-up
         single = ladder_plan(out / "single", ladder_media).steps[0].argv
         runs = separate_runs(ladder_plan(out / "separate", ladder_media).steps[0].argv, out / "separate")
         for i in range(args.ladder_rounds):
