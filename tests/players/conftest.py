@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.players.harness import MediaServer, Players, missing_installs
+from tests.players.harness import Players, missing_installs
 from tests.players.ladders import make_ladders
+from tests.players.servers import MediaServer
 
 
 @pytest.fixture(scope="package")  # Playwright's sync API keeps an event loop running until it stops

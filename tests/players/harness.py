@@ -9,14 +9,12 @@ every play also proves the media answer cross-origin requests. :meth:`Players.pl
 
 from __future__ import annotations
 
-import http.server
 import os
 import re
-import sys
-import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tests.players.servers import FileHandler, LoopbackServer
 
 HERE = Path(__file__).resolve().parent
 PAGE = HERE / "page"
@@ -35,11 +33,6 @@ DIST = {
 }
 PLAYERS = tuple(DIST)
 
-CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
-                 ".m3u8": "application/vnd.apple.mpegurl", ".mpd": "application/dash+xml",
-                 ".ts": "video/mp2t", ".m4s": "video/iso.segment", ".mp4": "video/mp4", ".m4a": "audio/mp4",
-                 ".webm": "video/webm", ".key": "application/octet-stream"}
-
 
 def missing_installs() -> list[str]:
     """What `make test` should have installed and did not (so a test says so instead of timing out)."""
@@ -52,126 +45,16 @@ def missing_installs() -> list[str]:
     return missing
 
 
-class _QuietServer(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request, client_address):
-        if not isinstance(sys.exc_info()[1], ConnectionError):  # players abort fetches they no longer need
-            super().handle_error(request, client_address)
-
-
-class _Server:
-    def __init__(self, handler):
-        self.httpd = _QuietServer(("127.0.0.1", 0), handler)
-        self.port = self.httpd.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
-    def resolve(self) -> Path | None:  # pragma: no cover - overridden
-        raise NotImplementedError
-
-    def extra_headers(self) -> None:
-        pass
-
-    def do_OPTIONS(self):
-        self.send_response(204)
-        self.extra_headers()
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def do_HEAD(self):
-        self.do_GET(body=False)
-
-    def do_GET(self, body: bool = True):
-        target = self.resolve()
-        if target is None or not target.is_file():
-            self.send_response(404)
-            self.extra_headers()
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        data = target.read_bytes()
-        start, end = 0, len(data) - 1
-        m = re.fullmatch(r"bytes=(\d*)-(\d*)", self.headers.get("Range", "").strip())
-        if m and (m.group(1) or m.group(2)):
-            if m.group(1):
-                start = int(m.group(1))
-                end = min(int(m.group(2)), end) if m.group(2) else end
-            else:
-                start = max(0, len(data) - int(m.group(2)))
-            if start > end:
-                self.send_response(416)
-                self.send_header("Content-Range", f"bytes */{len(data)}")
-                self.send_header("Content-Length", "0")
-                self.extra_headers()
-                self.end_headers()
-                return
-            self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
-        else:
-            self.send_response(200)
-        self.send_header("Content-Type", CONTENT_TYPES.get(target.suffix.lower(), "application/octet-stream"))
-        self.send_header("Content-Length", str(end - start + 1))
-        self.send_header("Accept-Ranges", "bytes")
-        self.send_header("Cache-Control", "no-store")
-        self.extra_headers()
-        self.end_headers()
-        if body:
-            self.wfile.write(data[start:end + 1])
-
-
-class PlayerOrigin(_Server):
+class PlayerOrigin(LoopbackServer):
     """The origin of the test page: ``/`` (page/index.html), ``/harness.js`` and ``/dist/<player>.js``."""
 
     def __init__(self):
         routes = {"/": PAGE / "index.html", "/harness.js": PAGE / "harness.js"}
         routes.update({f"/dist/{name}.js": path for name, path in DIST.items()})
 
-        class Handler(_Handler):
+        class Handler(FileHandler):
             def resolve(self):
                 return routes.get(self.path.split("?", 1)[0])
-
-        super().__init__(Handler)
-
-
-class MediaServer(_Server):
-    """A static folder on another origin, with range support and (unless ``cors=False``) CORS headers."""
-
-    def __init__(self, root: Path, *, cors: bool = True, hang: tuple[str, ...] = ()):
-        """``hang``: paths (from the root, e.g. ``"hls/v360_002.ts"``) answered only after 30 s, as a dead CDN."""
-        self.root = Path(root).resolve()
-        self.requests: list[str] = []
-        server = self
-
-        class Handler(_Handler):
-            def resolve(self):
-                path = self.path.split("?", 1)[0]
-                server.requests.append(path)
-                if path.lstrip("/") in hang:
-                    time.sleep(30)
-                target = Path(os.path.normpath(server.root / path.lstrip("/")))  # symlinks allowed, ".." not
-                return target if target.is_relative_to(server.root) else None
-
-            def extra_headers(self):
-                if cors:
-                    self.send_header("Access-Control-Allow-Origin", "*")
-                    self.send_header("Access-Control-Allow-Headers", "Range")
-                    self.send_header("Access-Control-Expose-Headers", "Content-Length, Content-Range, Accept-Ranges")
 
         super().__init__(Handler)
 
@@ -198,9 +81,10 @@ def _benign(player: str, error: dict) -> bool:
 
 
 # Share of the timeline's frames that must go through the decoder (shown or dropped at 4x). dash.js is asked
-# to switch with forceReplace (else its switches lag behind a short clip), which drops a few frames at each
-# switch when the buffered media ahead are replaced.
-MIN_DECODED = {"hls": 0.95, "shaka": 0.95, "dash": 0.85}
+# to switch with forceReplace (else its switches lag behind a short clip): the media buffered ahead (up to
+# buffer_ahead) are replaced at each switch, and Chromium counts only the frames of what it kept (measured
+# 96-103 of 130 with two switches). Holes, errors and an early end are judged apart from this.
+MIN_DECODED = {"hls": 0.95, "shaka": 0.95, "dash": 0.7}
 
 
 @dataclass
@@ -223,6 +107,7 @@ class Verdict:
     frames: dict | None
     wall: float
     page_errors: list[str] = field(default_factory=list)
+    ended_by: str | None = None  # "media element" ("ended" event) or the player's own end (dash.js)
 
     @property
     def problems(self) -> list[str]:
@@ -267,7 +152,7 @@ class Verdict:
         return holes
 
     def summary(self) -> str:
-        return (f"{self.version} {self.url}: {self.outcome} at {self.current_time:.2f}/{self.duration} s, "
+        return (f"{self.version} {self.url}: {self.outcome} ({self.ended_by}) at {self.current_time:.2f}/{self.duration} s, "
                 f"heights {self.heights}, {len(self.switches_asked)} switches asked, frames {self.frames}, "
                 f"{self.wall:.1f} s wall; problems: {self.problems or 'none'}; warnings: {self.warnings or 'none'}")
 
@@ -300,13 +185,15 @@ class Players:
             self._pw.stop()
             self.origin.__exit__(*exc)
 
-    def play(self, player: str, url: str, *, rate: float = 4.0, switch_every: float = 1.5, buffer_ahead: float = 1.0,
-             stall_seconds: float = 3.0, startup_seconds: float = 15.0, timeout_seconds: float = 60.0) -> Verdict:
+    def play(self, player: str, url: str, *, rate: float = 4.0, switch_every: float = 1.5, buffer_ahead: float = 2.0,
+             stall_seconds: float = 6.0, startup_seconds: float = 15.0, timeout_seconds: float = 60.0) -> Verdict:
         """Play ``url`` muted with ``player`` (hls | dash | shaka) until it ends, fails or stalls.
 
         ``switch_every`` (seconds of media) forces a switch to the next rung that often, starting from the
         lowest, so every rung gets played (0 leaves the choice to the player's ABR); ``buffer_ahead`` (seconds
-        of media a player may fetch ahead) keeps those switches close to when they were asked for.
+        of media a player may fetch ahead) keeps those switches close to when they were asked for (1 s let
+        Chromium at 4x wait for more than hls.js would fetch: stalls on a busy machine; 2 s did not).
+        ``stall_seconds`` without progress is a stall: generous, as the machine may be shared and busy.
         """
         if player not in DIST:
             raise ValueError(f"unknown player {player!r}")
@@ -325,4 +212,4 @@ class Players:
                        duration=st["duration"], current_time=st["currentTime"], played=st["played"],
                        levels=st["levels"], heights=st["heights"], notes=st["notes"],
                        switches_asked=st["switchesAsked"], errors=st["errors"], frames=st["frames"],
-                       wall=st["wall"], page_errors=page_errors)
+                       wall=st["wall"], page_errors=page_errors, ended_by=st["endedBy"])

@@ -9,8 +9,8 @@ import shutil
 
 import pytest
 
-from tests.players.harness import MediaServer
 from tests.players.ladders import HEIGHTS
+from tests.players.servers import MediaServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 

@@ -87,6 +87,9 @@
       function brief(err) { return err ? "code " + err.code + ": " + err.message : String(err); }
       p.on(ev.ERROR, function (e) { st.error({ player: "dash.js", fatal: true, type: "error", details: brief(e.error) }); });
       p.on(ev.PLAYBACK_ERROR, function (e) { st.error({ player: "dash.js", fatal: true, type: "playbackError", details: brief(e.error) }); });
+      // dash.js ends a presentation at the MPD's duration itself (seek there, pause) when the element does not
+      // fire "ended" (media a little longer than mediaPresentationDuration): that is its end of playback
+      p.on(ev.PLAYBACK_ENDED, function (e) { if (e && e.isLast) st.ended("dash.js playbackEnded"); });
       p.on(ev.QUALITY_CHANGE_RENDERED, function (e) { if (e.mediaType === "video") st.note("level", e.newQuality); });
       return {
         name: "dash.js " + p.getVersion(),
@@ -166,7 +169,7 @@
     var st = {
       player: player, version: null, errors: [], notes: [], levels: [], heights: [], sizes: [],
       outcome: null, detail: null, duration: null, currentTime: 0, played: [], switchesAsked: [],
-      frames: null, wall: 0, ahead: ahead, startLowest: !!switchEvery,
+      frames: null, wall: 0, ahead: ahead, endedBy: null, startLowest: !!switchEvery,
     };
     window.vmState = st;
     var t0 = performance.now();
@@ -178,6 +181,7 @@
       st.detail = detail === undefined ? null : detail;
       finish();
     }
+    st.ended = function (by) { if (!st.outcome) st.endedBy = by; end("ended"); };
     st.error = function (e) { st.errors.push(e); if (e.fatal) end("player-error", e); };
     st.note = function (kind, value) { st.notes.push({ at: +video.currentTime.toFixed(3), kind: kind, value: value }); };
 
@@ -192,7 +196,7 @@
       var me = video.error;
       end("media-error", { code: me && me.code, message: me && me.message });
     });
-    video.addEventListener("ended", function () { end("ended"); });
+    video.addEventListener("ended", function () { st.ended("media element"); });
     video.addEventListener("resize", function () {
       if (video.videoHeight && st.heights.indexOf(video.videoHeight) < 0) st.heights.push(video.videoHeight);
       st.sizes.push({ at: +video.currentTime.toFixed(3), w: video.videoWidth, h: video.videoHeight });
