@@ -107,7 +107,7 @@ def test_double_slash_paths_are_served(api, session, server):
     pytest.param('{"query": {"source": "https://example.com/a.mp4", "format": [{"output": "mp4", "video_codec": "lcevc_h264"}]}}',
                  14, "lcevc", id="lcevc-refused"),
     pytest.param('{"query": {"source": "https://example.com/a.mp4", "format": [{"output": "mp4", "destination": {"url": "s3://b/k.mp4"}}]}}',
-                 14, "destination", id="unsupported-destination"),
+                 14, "destination", id="destination-without-bucket"),
     pytest.param('{"query": {"source": "https://example.com/a.mp4", "format": [{"output": "mp4", "bogus_field": 1}]}}',
                  14, "bogus_field", id="unknown-field"),
     pytest.param('{"query": {"source": "https://example.com/a.mp4", "format": [{"output": "mp4"}], "x": '

@@ -9,6 +9,7 @@ the address the guard allowed. The client never reads ``~/.ssh`` (no keys, no ag
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -41,7 +42,17 @@ def run(host: str, port: int | None, user: str | None, password: str | None, set
             async with conn.start_sftp_client() as sftp:
                 return await asyncio.wait_for(work(sftp), timeout=None)
 
-    return asyncio.run(session())
+    return run_coroutine(session())
+
+
+def run_coroutine(coro: Awaitable[T]) -> T:
+    """``asyncio.run`` in a private loop; from a thread whose own loop is running, in a helper thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="vidmill-sftp") as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 def describe(exc: BaseException) -> str:
