@@ -10,7 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from vidmill import __version__
-from vidmill.api import deliveries, files, qencode, tus
+from vidmill.api import deliveries, files, octet, qencode, transparent, tus
 from vidmill.config import Settings
 from vidmill.engine import ffmpeg as ffmpeg_bin
 from vidmill.runtime import Runtime
@@ -53,6 +53,8 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
                        allow_headers=["*"], expose_headers=["Content-Length", "Content-Range", "Accept-Ranges"])
     tus.mount(app, rt)  # after the CORS above: TUS answers its own preflights (PATCH, tus headers)
     app.include_router(qencode.router)
+    app.include_router(octet.router)  # Octet and TransparentEdge answer errors in their own shapes (route_class)
+    app.include_router(transparent.router)
     app.include_router(files.router)
     app.include_router(deliveries.router)
     app.add_exception_handler(deliveries.Refused, deliveries.refused_handler)

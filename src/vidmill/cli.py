@@ -27,6 +27,7 @@ def cmd_serve(args) -> int:
 
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     settings = Settings(**overrides)
+    _check_listen(settings.host, settings.port)
     app = create_app(settings)
     print(f"vidmill {__version__} serving the Qencode v1 API at {settings.public_url}/v1/ "
           f"(API docs {settings.public_url}/docs)", flush=True)
@@ -35,6 +36,45 @@ def cmd_serve(args) -> int:
         print("API key: the one in VIDMILL_API_KEY", flush=True)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level,
                 timeout_graceful_shutdown=10)
+    return 0
+
+
+def _check_listen(host: str, port: int) -> None:
+    """Say plainly that the address is taken (uvicorn would log a traceback and exit 3)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    family, _, _, _, address = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            raise CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+
+
+def cmd_worker(args) -> int:
+    """Encode jobs and deliver callbacks from the shared database, with no API: the web app is never built,
+    so every dialect's callbacks must render from the outbox alone."""
+    import signal
+
+    from vidmill.runtime import Runtime
+
+    rt = Runtime(_settings())
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    rt.start()
+    print(f"vidmill {__version__} worker: {rt.settings.workers} encode worker(s) and the callback deliverer "
+          f"on {rt.settings.database_url.split('@')[-1]}", flush=True)
+    try:
+        while not stop.wait(1.0):
+            pass
+    finally:
+        rt.stop()
     return 0
 
 
@@ -50,6 +90,8 @@ def doctor_report(settings: Settings) -> dict:
                   "libmp3lame", "png", "mjpeg"]
         have = set(ffmpeg_bin.encoders())
         report["encoders"] = {name: name in have for name in wanted}
+        works, why = ffmpeg_bin.nvenc_status()  # detected by a trial encode, never assumed from the build
+        report["h264_nvenc"] = {"built": "h264_nvenc" in have, "works": works, "detail": why}
     except Exception as exc:  # doctor reports what is broken instead of crashing
         report["ffmpeg"] = f"error: {exc}"
     try:
@@ -279,6 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int)
     s.add_argument("--log-level", default="warning")
     s.set_defaults(func=cmd_serve)
+    w = sub.add_parser("worker", help="encode jobs and deliver callbacks from the database, without the API")
+    w.set_defaults(func=cmd_worker)
     d = sub.add_parser("doctor", help="print what vidmill runs on, as JSON")
     d.set_defaults(func=cmd_doctor)
     t = sub.add_parser("transcode", help="run the engine on one source without a server")

@@ -18,11 +18,20 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path("./vidmill-data"))
     database_url: str = ""  # default: sqlite:///DATA_DIR/vidmill.db
     host: str = "127.0.0.1"
-    port: int = 8000
+    port: int = Field(default=8000, ge=1, le=65535)
     public_url: str = ""  # default: http://HOST:PORT
     api_key: str = ""  # if set, a default project with this key exists
     workers: int = Field(default=1, ge=1, le=64)
     allow_private_networks: bool = False
+    # Octet v0: the S3-compatible endpoint its destinations write to (default: AWS, s3.<region>.amazonaws.com)
+    octet_s3_endpoint: str = ""
+    # e-mail notifications (TransparentEdge orders); no host: orders asking for e-mail are refused
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_from: str = "vidmill@localhost"
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_security: str = Field(default="none", pattern="^(none|starttls|ssl)$")
 
     # limits and timings (rarely changed)
     max_source_bytes: int = 20 * 1024**3
@@ -70,6 +79,12 @@ class Settings(BaseSettings):
         if self.callback_retry_max_delay < self.callback_retry_base:
             raise ValueError("VIDMILL_CALLBACK_RETRY_MAX_DELAY must be >= VIDMILL_CALLBACK_RETRY_BASE")
         self.data_dir = self.data_dir.expanduser().resolve()
+        if self.octet_s3_endpoint.lower().startswith("http://"):
+            # an endpoint the operator configured over plain http (an emulator, a private gateway) is reached so
+            netloc = self.octet_s3_endpoint.split("://", 1)[1].split("/", 1)[0].lower()
+            listed = [h.strip() for h in self.storage_plain_http_hosts.split(",") if h.strip()]
+            if netloc not in listed:
+                self.storage_plain_http_hosts = ",".join([*listed, netloc])
         if not self.database_url:
             self.database_url = f"sqlite:///{self.data_dir / 'vidmill.db'}"
         if not self.public_url:

@@ -13,7 +13,8 @@
     ├── StorageError          outputs could not be stored or published
     ├── NotFound              a key, token, task or profile does not exist (or is another project's)
     ├── Conflict              the request contradicts the current state (a task token started twice)
-    └── LimitExceeded         a size limit or quota refuses the request (an upload over the project's quota)
+    ├── LimitExceeded         a size limit or quota refuses the request (an upload over the project's quota)
+    └── MailNotSent           an e-mail notification could not be sent (its sender turns it into a SendResult)
 
 API dialects map these to their own error codes in one table each (see ``api/``).
 """
@@ -92,3 +93,7 @@ class NotFound(VidmillError):
 
 class Conflict(VidmillError):
     """The request contradicts the current state, e.g. a task token used for a second start."""
+
+
+class MailNotSent(VidmillError):
+    """The SMTP server could not be reached or refused the message; never carries a credential."""

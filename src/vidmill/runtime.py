@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 
 from vidmill.config import Settings
+from vidmill.core.profiles import Profiles
 from vidmill.core.projects import Projects
 from vidmill.core.tasks import Tasks
 from vidmill.core.uploads import Janitor, Uploads
 from vidmill.executors.local import LocalExecutor
 from vidmill.notify.deliverer import Deliverer
-from vidmill.notify.outbox import Renderer
+from vidmill.notify.outbox import EMAIL, HTTP, Renderer, Sender
 from vidmill.pipeline import JobContext
 from vidmill.store.db import Database
 from vidmill.store.jobs import JobStore
@@ -20,9 +21,19 @@ log = logging.getLogger("vidmill")
 
 def notice_renderers(settings: Settings) -> dict[str, Renderer]:
     """Each dialect's outbox renderer, by the dialect name its tasks carry (``Task.dialect``)."""
+    from vidmill.api.octet_render import OctetNotices
     from vidmill.api.qencode_render import QencodeNotices
+    from vidmill.api.transparent_render import TransparentNotices
 
-    return {"qencode": QencodeNotices(settings)}
+    return {"qencode": QencodeNotices(settings), "octet": OctetNotices(), "transparent": TransparentNotices()}
+
+
+def notice_senders(settings: Settings) -> dict[str, Sender]:
+    """How each channel sends: HTTP callbacks (signed POSTs) and e-mail (SMTP)."""
+    from vidmill.notify.callbacks import HttpSender
+    from vidmill.notify.email import SmtpSender
+
+    return {HTTP: HttpSender(settings), EMAIL: SmtpSender(settings)}
 
 
 class Runtime:
@@ -35,7 +46,8 @@ class Runtime:
         self.db.migrate()
         self.projects = Projects(self.db, settings.session_ttl_seconds)
         self.tasks = Tasks(self.db)
-        self.deliverer = Deliverer(self.db, settings, notice_renderers(settings))
+        self.profiles = Profiles(self.db)
+        self.deliverer = Deliverer(self.db, settings, notice_renderers(settings), senders=notice_senders(settings))
         self.jobs = JobStore(self.db, lease_seconds=settings.lease_seconds, max_attempts=settings.max_attempts,
                              on_outbox=self.deliverer.wake.set)
         self.executor = LocalExecutor(JobContext(settings, self.jobs), workers=settings.workers)

@@ -62,6 +62,10 @@ class TaskView:
     query: dict | None
     jobs: list[JobView] = field(default_factory=list)
     deliveries: list[DeliveryView] = field(default_factory=list)
+    external_id: str | None = None
+    dialect_data: dict | None = None
+    created_at: datetime | None = None
+    finished_at: datetime | None = None
 
 
 def task_view(session, task: Task, *, deliveries: bool = True) -> TaskView:
@@ -76,6 +80,8 @@ def task_view(session, task: Task, *, deliveries: bool = True) -> TaskView:
          for j in jobs],
         [DeliveryView(r.id, r.event, r.channel, r.target, r.state, r.attempts, r.last_status, r.last_error,
                       r.next_try, r.delivered_at, r.given_up_at) for r in rows],
+        task.external_id, dict(task.dialect_data) if task.dialect_data is not None else None,
+        task.created_at, task.finished_at,
     )
 
 
@@ -83,6 +89,9 @@ def snapshot(view: TaskView) -> dict:
     """The task as plain JSON data (what the outbox stores with an event); ``restore`` reads it back."""
     data = asdict(view)
     data.pop("deliveries", None)
+    for key in _TIMES:
+        if data.get(key) is not None:
+            data[key] = data[key].isoformat()
     return data
 
 
@@ -90,7 +99,13 @@ def restore(data: dict) -> TaskView:
     fields = dict(data)
     jobs = [JobView(**j) for j in fields.pop("jobs", [])]
     fields.pop("deliveries", None)
+    for key in _TIMES:
+        if fields.get(key) is not None:
+            fields[key] = datetime.fromisoformat(fields[key])
     return TaskView(**fields, jobs=jobs)
+
+
+_TIMES = ("created_at", "finished_at")  # TaskView's datetimes: ISO strings in a snapshot (a JSON column)
 
 
 class Tasks:
@@ -107,7 +122,6 @@ class Tasks:
               project_id: int | None = None) -> TaskView:
         """Persist the query and one queued job per format entry; the ``queued`` callback goes in
         the same transaction. A token starts at most one encode."""
-        dumped = query.model_dump(mode="json", exclude_unset=True)
         with self.db.tx() as s:
             q = select(Task).where(Task.token == token)
             if not self.db.is_sqlite:
@@ -117,19 +131,55 @@ class Tasks:
                 raise NotFound("task token not found")
             if task.status != "created":
                 raise Conflict("this task token has already started an encode; create a new task")
-            task.query = dumped
-            task.payload = payload
-            task.callback_url = query.callback_url
-            task.status = "queued"
-            task.started_at = utcnow()
-            for i, fmt in enumerate(query.format):
-                spec = fmt.model_dump(mode="json", exclude_unset=True)
-                s.add(Job(task_id=task.id, index=i, kind=fmt.output, spec=spec, status="queued",
-                          soft_fail=bool(getattr(fmt, "allow_soft_fail", False))))
-            s.add(Event(task_id=task.id, status="queued", message=f"{len(query.format)} output(s)"))
+            return self._queue(s, task, query, payload)
+
+    def submit(self, project: ProjectRef, query: Query, *, dialect: str, external_id: str | None = None,
+               dialect_data: dict | None = None, payload: str | None = None) -> TaskView:
+        """Create and start a task in one transaction (dialects with no separate create step)."""
+        with self.db.tx() as s:
+            task = Task(token=secrets.token_hex(16), project_id=project.id, dialect=dialect, status="created",
+                        warnings=[], external_id=external_id, dialect_data=dialect_data)
+            s.add(task)
             s.flush()
-            outbox.enqueue(s, task, "queued")
+            return self._queue(s, task, query, payload)
+
+    def _queue(self, s, task: Task, query: Query, payload: str | None) -> TaskView:
+        task.query = query.model_dump(mode="json", exclude_unset=True)
+        task.payload = payload
+        task.callback_url = query.callback_url
+        task.status = "queued"
+        task.started_at = utcnow()
+        for i, fmt in enumerate(query.format):
+            spec = fmt.model_dump(mode="json", exclude_unset=True)
+            s.add(Job(task_id=task.id, index=i, kind=fmt.output, spec=spec, status="queued",
+                      soft_fail=bool(getattr(fmt, "allow_soft_fail", False))))
+        s.add(Event(task_id=task.id, status="queued", message=f"{len(query.format)} output(s)"))
+        s.flush()
+        outbox.enqueue(s, task, "queued")
+        return task_view(s, task)
+
+    def find(self, project: ProjectRef, dialect: str, ident: str, *, by: str = "token") -> TaskView:
+        """One task of ``project`` made through ``dialect``, by token or ``external_id``; another project's
+        task is not found, exactly like a task that does not exist."""
+        column = Task.token if by == "token" else Task.external_id
+        with self.db.tx(readonly=True) as s:
+            task = s.scalars(select(Task).where(column == ident, Task.project_id == project.id,
+                                                Task.dialect == dialect)).first()
+            if task is None:
+                raise NotFound("task not found")
             return task_view(s, task)
+
+    def external_id_taken(self, dialect: str, external_id: str) -> bool:
+        with self.db.tx(readonly=True) as s:
+            return s.scalars(select(Task.id).where(Task.dialect == dialect, Task.external_id == external_id)
+                             ).first() is not None
+
+    def list_for(self, project: ProjectRef, dialect: str, limit: int = 1000) -> list[TaskView]:
+        """The project's tasks made through ``dialect``, newest first."""
+        with self.db.tx(readonly=True) as s:
+            rows = s.scalars(select(Task).where(Task.project_id == project.id, Task.dialect == dialect)
+                             .order_by(Task.id.desc()).limit(limit)).all()
+            return [task_view(s, t) for t in rows]
 
     def get(self, token: str) -> TaskView:
         with self.db.tx(readonly=True) as s:

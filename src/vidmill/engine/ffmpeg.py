@@ -63,3 +63,23 @@ def encoders() -> list[str]:
 
 def has_encoder(name: str) -> bool:
     return name in _encoders()
+
+
+@cache
+def nvenc_status() -> tuple[bool, str]:
+    """Whether ``h264_nvenc`` really encodes on this host: being built in is not enough (it needs an NVIDIA
+    GPU and driver at run time), so a one-frame trial encode decides. (works, why-not or "ok")."""
+    if not has_encoder("h264_nvenc"):
+        return False, "this FFmpeg has no h264_nvenc encoder"
+    try:
+        proc = subprocess.run(
+            [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-f", "lavfi",
+             "-i", "color=c=black:s=256x144:r=25:d=0.2", "-frames:v", "1", "-c:v", "h264_nvenc", "-f", "null", "-"],
+            stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace", timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return False, f"trial encode failed: {type(exc).__name__}"
+    if proc.returncode == 0:
+        return True, "ok"
+    lines = [re.sub(r"^\[[^\]]*@ 0x[0-9a-f]+\] ", "", line.strip()) for line in proc.stderr.splitlines()
+             if line.strip()]
+    return False, (lines[0] if lines else f"trial encode exited with {proc.returncode}")[:200]

@@ -13,7 +13,7 @@ Command shape, and why::
            -map 0:v:0 [-map 0:a:0 | -map 1:a:0]            first video + first audio only, never data/subs
            -map_metadata -1 -map_chapters -1               the source's tags (titles, GPS, encoder) stay out
            -vf <chain> [-sws_flags F] <video encoder args>
-           <audio args> | -an
+           <audio args> | -an                              -an: the source has no audio, or no_audio
            <muxer args> -f <muxer> <workdir>/<kind>-<index>.<ext>
 
 ``file:`` means a source name is never read as an option or a protocol; every value is its own argv
@@ -253,7 +253,7 @@ def plan_output(fmt, *, source: Path, info, workdir: Path, ffmpeg: str, index: i
 
     audio_in: list[str] = []
     maps = ["-map", "0:v:0"]
-    if fmt.audio_mute or info.has_audio:
+    if not fmt.no_audio and (fmt.audio_mute or info.has_audio):
         codec = kind.audio_encoder(fmt.audio_codec, warn)
         audio = audio_args(fmt, codec)
         if fmt.audio_mute:

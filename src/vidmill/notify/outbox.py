@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from vidmill.core.tasks import TaskView
 
 HTTP = "http"  # a POST to the task's callback URL
+EMAIL = "email"  # a message to an address (``Outgoing.headers["Subject"]``), sent over SMTP
 
 
 class DeliveryState(str, Enum):
@@ -85,8 +86,11 @@ class Sender(Protocol):
 
 
 def targets(task: Task) -> list[tuple[str, str]]:
-    """Where a task's events go: (channel, target) pairs. Dialects with more channels (e-mail) extend this."""
-    return [(HTTP, task.callback_url)] if task.callback_url else []
+    """Where a task's events go: (channel, target) pairs: its callback URL, and the e-mail addresses a dialect
+    recorded as ``dialect_data["notify_emails"]`` (TransparentEdge's notifications)."""
+    pairs = [(HTTP, task.callback_url)] if task.callback_url else []
+    emails = (task.dialect_data or {}).get("notify_emails") or []
+    return pairs + [(EMAIL, address) for address in emails]
 
 
 def enqueue(session: Session, task: Task, event: str, **details) -> None:

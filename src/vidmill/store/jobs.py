@@ -174,6 +174,24 @@ class JobStore:
             s.add(Event(task_id=task.id, job_id=job.id, status="queued", message="released on shutdown"))
             self._refresh_task(s, task)
 
+    def requeue(self, task_id: int) -> int:
+        """Run a finished task's failed (or, if none failed, all its) jobs again from the start; the task
+        goes back to queued and its error is cleared. Returns how many jobs were queued (0: still running)."""
+        with self.db.tx() as s:
+            task = self._lock_task(s, task_id)
+            if not TaskStatus(task.status).terminal:
+                return 0
+            jobs = s.scalars(select(Job).where(Job.task_id == task.id).with_for_update()).all()
+            again = [j for j in jobs if j.status == JobStatus.ERROR.value] or list(jobs)
+            for j in again:
+                j.status, j.percent, j.attempt = JobStatus.QUEUED.value, 0.0, 0
+                j.lease_owner = j.lease_until = None
+                j.result = j.error_description = None
+            task.error, task.error_description, task.finished_at = 0, None, None
+            s.add(Event(task_id=task.id, status="queued", message=f"requeued {len(again)} job(s)"))
+            self._refresh_task(s, task)
+            return len(again)
+
     def task_status(self, task_id: int) -> str:
         with self.db.tx(readonly=True) as s:
             return s.get(Task, task_id).status

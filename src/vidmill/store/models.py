@@ -62,6 +62,11 @@ class Task(Base):
     token: Mapped[str] = mapped_column(String(32), unique=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
     dialect: Mapped[str] = mapped_column(String(20), default="qencode")
+    # the id a dialect shows for this task when it is not the token (a TransparentEdge order id)
+    external_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    # what a dialect needs to render the task in its own shapes (labels, file names, where outputs
+    # go without their credentials, notification targets); never secrets
+    dialect_data: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     status: Mapped[str] = mapped_column(String(20), default="created", index=True)
     percent: Mapped[float] = mapped_column(Float, default=0.0)
     query: Mapped[dict | None] = mapped_column(JSON, nullable=True)

@@ -22,6 +22,9 @@ class Format(_Rendition):
     duration: _float(0, 1e6, above_lo=True) = None
     destination: _list(Destination, 1, 10, one_or_many=True) = None
     allow_soft_fail: Flag = None
+    # vidmill's own, not Qencode's: leave audio out of the output (Octet's default); Qencode requests
+    # carrying it are refused by check_supported, dialects that need it allow it there
+    no_audio: Flag = None
     # streaming
     stream: _list(Stream, 1, 20) = None
     playlist_name: FileName = None

@@ -94,8 +94,36 @@ def _reason(error: Any) -> str:
 
 
 def _to_query_error(exc: ValidationError) -> QueryError:
+    return to_query_error(exc)
+
+
+def load_json(raw: str | bytes, name: str = "query") -> Any:
+    """Guarded ``json.loads`` for request bodies: size and depth limits, no NaN/Infinity, no duplicate keys.
+    Raises ``QueryError`` naming ``name``."""
+    if len(raw) > MAX_QUERY_BYTES:
+        raise QueryError(f"{name}: must be at most {MAX_QUERY_BYTES} bytes", field=name)
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise QueryError(f"{name}: must be UTF-8 encoded JSON", field=name) from None
+    if len(raw.encode("utf-8", "surrogatepass")) > MAX_QUERY_BYTES:
+        raise QueryError(f"{name}: must be at most {MAX_QUERY_BYTES} bytes", field=name)
+    if _too_deep(raw):
+        raise QueryError(f"{name}: JSON is nested deeper than {MAX_JSON_DEPTH} levels", field=name)
+    try:
+        return json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float,
+                          object_pairs_hook=_no_duplicates)
+    except _BadJson as exc:
+        raise QueryError(f"{name}: invalid JSON: {exc}", field=name) from None
+    except (ValueError, RecursionError) as exc:
+        raise QueryError(f"{name}: invalid JSON: {str(exc)[:120]}", field=name) from None
+
+
+def to_query_error(exc: ValidationError, prefix: tuple[int | str, ...] = ()) -> QueryError:
+    """The first error of a pydantic validation as a ``QueryError`` with its dotted field path."""
     error = exc.errors(include_url=False)[0]
-    loc = tuple(error["loc"])
+    loc = prefix + tuple(error["loc"])
     sub = (error.get("ctx") or {}).get("sub") if error["type"] == "vidmill" else None
     if sub:
         loc += (sub,)
@@ -111,26 +139,9 @@ def parse_query(raw: str | bytes | None) -> Query:
     """
     if raw is None:
         raise QueryMissing("query field is required", field="query")
-    if len(raw) > MAX_QUERY_BYTES:
-        raise QueryError(f"query: must be at most {MAX_QUERY_BYTES} bytes", field="query")
-    if isinstance(raw, bytes):
-        try:
-            raw = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise QueryError("query: must be UTF-8 encoded JSON", field="query") from None
-    if len(raw.encode("utf-8", "surrogatepass")) > MAX_QUERY_BYTES:
-        raise QueryError(f"query: must be at most {MAX_QUERY_BYTES} bytes", field="query")
-    if not raw.strip():
+    if len(raw) <= MAX_QUERY_BYTES and not (raw.strip() if isinstance(raw, str) else raw.strip()):
         raise QueryMissing("query field is required", field="query")
-    if _too_deep(raw):
-        raise QueryError(f"query: JSON is nested deeper than {MAX_JSON_DEPTH} levels", field="query")
-    try:
-        data = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float,
-                          object_pairs_hook=_no_duplicates)
-    except _BadJson as exc:
-        raise QueryError(f"query: invalid JSON: {exc}", field="query") from None
-    except (ValueError, RecursionError) as exc:
-        raise QueryError(f"query: invalid JSON: {str(exc)[:120]}", field="query") from None
+    data = load_json(raw)
     if not isinstance(data, dict) or not isinstance(data.get("query"), dict) or not data["query"]:
         raise QueryMissing("query field is required", field="query")
     extra = [key for key in data if key != "query"]

@@ -63,6 +63,7 @@ FORMAT_FIELD_DEFAULTS: dict[str, Any] = {
     "image_format": "png", "resize_mode": "scale",
 }
 _GROUP_REASONS = {
+    "no_audio": "no_audio is not part of the Qencode API (vidmill uses it for Octet jobs)",
     "stream": "streams (HLS/DASH renditions) are not supported yet by vidmill",
     "logo": "logo overlays are not supported yet by vidmill",
     "subtitles": "subtitles are not supported yet by vidmill",
@@ -106,8 +107,9 @@ def _is_default(value: Any, default: Any = None) -> bool:
     return value == default
 
 
-def check_supported(q: Query) -> None:
-    """Raise ``UnsupportedField`` naming the first field this release does not honour yet."""
+def check_supported(q: Query, *, allow: frozenset[str] = frozenset()) -> None:
+    """Raise ``UnsupportedField`` naming the first field this release does not honour yet. ``allow`` names
+    vidmill-only format fields the calling dialect sets itself (Octet's ``no_audio``)."""
     if q.source is not None:
         scheme = q.source.split(":", 1)[0].lower()
         if scheme not in SUPPORTED_SOURCE_SCHEMES:
@@ -117,20 +119,20 @@ def check_supported(q: Query) -> None:
         if not _is_default(getattr(q, name), default):
             raise UnsupportedField(f"{name}: {reason}", field=name)
     for index, fmt in enumerate(q.format):
-        _check_format(fmt, f"format[{index}]")
+        _check_format(fmt, f"format[{index}]", allow)
 
 
 def _refuse(path: str, reason: str) -> None:
     raise UnsupportedField(f"{path}: {reason}", field=path)
 
 
-def _check_format(fmt: Format, prefix: str) -> None:
+def _check_format(fmt: Format, prefix: str, allow: frozenset[str] = frozenset()) -> None:
     if fmt.output not in SUPPORTED_OUTPUTS:
         _refuse(f"{prefix}.output", f"output {fmt.output} is not supported yet by vidmill; "
                                     f"use {_choices(tuple(sorted(SUPPORTED_OUTPUTS)))}")
     for attr in Format.model_fields:
         wire = _wire_name(Format, attr)
-        if wire in HONOURED_FORMAT_FIELDS:
+        if wire in HONOURED_FORMAT_FIELDS or wire in allow:
             continue
         if not _is_default(getattr(fmt, attr), FORMAT_FIELD_DEFAULTS.get(wire)):
             _refuse(f"{prefix}.{wire}", _GROUP_REASONS.get(wire, f"{wire} is not supported yet by vidmill"))

@@ -1,0 +1,101 @@
+"""An Octet client against a real vidmill server with real media: renditions land in S3 (moto) at dest_path
+with the asked size and bitrate, no audio unless opted in, and the JSON webhook arrives."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import httpx
+import pytest
+
+from tests.integration.helpers import streams
+from tests.servers import VidmillServer
+from tests.storage_servers import MotoS3
+
+pytestmark = pytest.mark.integration
+KEY = "octetkey0123456789"
+
+
+@pytest.fixture(scope="module")
+def moto(tmp_path_factory):
+    server = MotoS3(tmp_path_factory.mktemp("octet-moto"))
+    server.client().create_bucket(Bucket="octet-out")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def octet_server(tmp_path_factory, moto):
+    host = moto.endpoint.split("://", 1)[1]
+    env = {"VIDMILL_OCTET_S3_ENDPOINT": moto.endpoint, "VIDMILL_STORAGE_PLAIN_HTTP_HOSTS": host}
+    with VidmillServer(tmp_path_factory.mktemp("octet"), api_key=KEY, env=env) as s:
+        yield s
+
+
+def _job(origin, moto, outputs, **extra) -> dict:
+    return {"input": {"url": f"{origin.url}/bbb_720p_5s_aac51.mp4"},
+            "destination": {"provider": "s3", "region": "us-east-1", "bucket": "octet-out",
+                            "creds": {"access_key_id": moto.key, "secret_access_key": moto.secret}},
+            "outputs": outputs, **extra}
+
+
+def _wait(client, job_id, timeout=240.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body = client.get(f"/v0/jobs/{job_id}").json()
+        if body["status"] in ("complete", "error"):
+            return body
+        time.sleep(0.3)
+    raise AssertionError(f"job did not finish: {body}")
+
+
+def _object(moto, key, tmp_path):
+    path = tmp_path / key.replace("/", "_")
+    moto.client().download_file("octet-out", key, str(path))
+    return path
+
+
+def test_octet_job_lands_in_s3(octet_server, moto, origin, receiver, tmp_path):
+    outputs = [
+        {"codec": "h264", "resolution": "-1x360", "dest_path": "renditions/v360.mp4", "bitrate_kbps": "600",
+         "rc": "cbr", "preset": "fast", "profile": "main", "level": "4.1", "coder": "cabac"},
+        {"codec": "h264", "resolution": "426x240", "dest_path": "renditions/v240.mp4", "bitrate_kbps": 300,
+         "rc": "vbr_hq", "scale_interp_algo": "lanczos", "preset": "hq", "profile": "baseline", "coder": "cavlc"},
+    ]
+    with httpx.Client(base_url=octet_server.url, headers={"Authorization": f"Bearer {KEY}"}, timeout=30) as c:
+        r = c.post("/v0/jobs/create", json=_job(origin, moto, outputs, callback=f"{receiver.url}?d=octet"))
+        assert r.status_code == 200, r.text
+        job_id = r.json()["job_id"]
+        assert list(r.json()) == ["job_id"]
+        done = _wait(c, job_id)
+    assert done["status"] == "complete", done
+    for out, asked_h, asked_w, kbps in ((done["outputs"][0], 360, 640, 600), (done["outputs"][1], 240, 426, 300)):
+        path = _object(moto, out["dest_path"], tmp_path)
+        facts = streams(path)
+        assert (facts["video"]["width"], facts["video"]["height"]) == (asked_w, asked_h), facts
+        assert "audio" not in facts, facts  # Octet leaves audio out
+        measured = path.stat().st_size * 8 / 1000 / facts["duration"]
+        assert abs(measured - kbps) / kbps <= 0.10, (out["dest_path"], measured, kbps)
+        print(f"{out['dest_path']}: {facts['video']['width']}x{facts['video']['height']}, "
+              f"{measured:.0f} kbps for {kbps} asked ({(measured - kbps) / kbps:+.1%})")
+    assert facts["video"]["profile"] == "Constrained Baseline" or facts["video"]["profile"] == "Baseline"
+    # the webhook: JSON, after the job completed
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not any(c.path == "/hook?d=octet" for c in receiver.calls):
+        time.sleep(0.2)
+    hooks = [c for c in receiver.calls if c.path == "/hook?d=octet"]
+    assert len(hooks) == 1, hooks
+    assert hooks[0].headers["Content-Type"] == "application/json"
+    assert json.loads(hooks[0].body) == {"api_version": "v0", "job_id": job_id, "status": "complete"}
+
+
+def test_audio_only_when_opted_in(octet_server, moto, origin, tmp_path):
+    outputs = [{"codec": "h264", "resolution": "320x-1", "dest_path": "with-audio/a.mp4", "qp": 30}]
+    with httpx.Client(base_url=octet_server.url, headers={"Authorization": f"Bearer {KEY}"}, timeout=30) as c:
+        r = c.post("/v0/jobs/create", json=_job(origin, moto, outputs, include_audio=True))
+        done = _wait(c, r.json()["job_id"])
+    assert done["status"] == "complete", done
+    facts = streams(_object(moto, "with-audio/a.mp4", tmp_path))
+    assert facts["video"]["width"] == 320 and facts["video"]["height"] == 180
+    assert facts["audio"]["codec"] == "aac"
