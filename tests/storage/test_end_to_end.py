@@ -3,7 +3,6 @@ output there; refusals end the output in a clear error with no secret in status,
 
 from __future__ import annotations
 
-import asyncio
 import ftplib
 import io
 import json
@@ -17,6 +16,7 @@ from qencode3.client import Client
 
 from tests.integration.helpers import streams, wait_task
 from tests.servers import CallbackReceiver, VidmillServer
+from vidmill.net.sftp import run_coroutine
 from tests.storage_servers import AZURITE_ACCOUNT, AZURITE_KEY
 
 pytestmark = pytest.mark.integration
@@ -155,7 +155,7 @@ def test_sftp_source_to_sftp_destination(client, hooks, sftp_server, media, tmp_
                 async with sftp.open(f"{run}/out/small.mp4", "rb") as f:
                     return await f.read()
 
-    _check_mp4(asyncio.run(read()), tmp_path)
+    _check_mp4(run_coroutine(read()), tmp_path)
 
 
 def test_azblob_destination(client, hooks, azurite, origin, tmp_path):
@@ -282,7 +282,7 @@ class _Reader:
                     async with conn.start_sftp_client() as sftp:
                         async with sftp.open(f"{run}/hls/{p}", "rb") as f:
                             return await f.read()
-            return asyncio.run(go())
+            return run_coroutine(go())
         return dest, read, lambda p: None
 
 

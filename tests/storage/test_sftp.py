@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 
 import asyncssh
@@ -11,6 +10,7 @@ import pytest
 from vidmill import destinations, sources
 from vidmill.config import Settings
 from vidmill.destinations import OutputFile, Target
+from vidmill.net.sftp import run_coroutine
 from vidmill.errors import SourceError, StorageError
 
 pytestmark = pytest.mark.integration
@@ -37,7 +37,7 @@ def _read_all(server, paths):
                     async with sftp.open(p, "rb") as f:
                         out[p] = await f.read()
                 return out, sorted(await sftp.listdir(paths[-1].rsplit("/", 1)[0]))
-    return asyncio.run(go())
+    return run_coroutine(go())
 
 
 def test_single_file_and_folder(sftp_server, settings, tmp_path):
@@ -82,3 +82,18 @@ def test_source(sftp_server, settings, tmp_path):
     with pytest.raises(SourceError, match="no such file"):
         sources.fetch(url.replace("clip", "nope"), tmp_path / "s2", settings=settings)
     assert not (tmp_path / "s2").exists() and not (tmp_path / "s2.part").exists()
+
+
+def test_works_when_called_inside_a_running_event_loop(sftp_server, settings, tmp_path):
+    import asyncio
+
+    out = _out(tmp_path, "loop.mp4", 1000)
+    target = Target(url=f"sftp://127.0.0.1:{sftp_server.port}/loop/loop.mp4", key=sftp_server.user,
+                    secret=sftp_server.password)
+
+    async def inside():  # e.g. a caller in async code, or a test framework that left a loop running
+        return destinations.put([out], target, settings=settings)
+
+    [landed] = asyncio.run(inside())
+    assert landed.storage["path"] == "loop/loop.mp4"
+    assert (sftp_server.root / "loop" / "loop.mp4").read_bytes() == out.path.read_bytes()

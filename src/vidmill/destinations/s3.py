@@ -34,7 +34,8 @@ def _split(location: Location, key: str) -> tuple[str, str]:
 
 
 def vet(target: Target, location: Location, *, settings: Any) -> None:
-    if not location.path:
+    # a folder URL names at least its bucket; a file URL its bucket and the object's key
+    if not location.path or (not location.folder and "/" not in location.path):
         raise StorageError(f"{location.scheme} destination needs {location.scheme}://<endpoint>/<bucket>/<path>")
     s3net.endpoint_url(_endpoint(target, location), settings)
 

@@ -97,3 +97,8 @@ def is_transient(exc: BaseException) -> bool:
 
 
 ERRORS = (asyncssh.Error, asyncssh.SFTPError, OSError, asyncio.TimeoutError)
+
+
+def run_coroutine(coro: Awaitable[T]) -> T:
+    """Run one coroutine the same way (private loop, or a thread of its own if this thread runs a loop)."""
+    return _run_private(lambda: coro)
