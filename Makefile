@@ -20,8 +20,9 @@ $(STAMP): pyproject.toml
 # tus-js-client for tests/integration/test_tus.py: installed from the committed lock file, only when missing
 TUS_JS := tests/tus/node_modules/.package-lock.json
 $(TUS_JS): tests/tus/package-lock.json
+	command -v npm >/dev/null || (apt-get update -q && apt-get install -y -q nodejs npm)
 	cd tests/tus && npm ci --no-audit --no-fund --loglevel=error
-test: $(TUS_JS)
+test: $(TUS_JS)  # tests/integration/test_tus_browser.py also needs Debian's chromium: the players target
 
 run: $(STAMP)
 	$(BIN)/vidmill serve

@@ -368,7 +368,9 @@ def storage_bench(out: Path, pairs: int, *, fmt: dict = FORMAT, upload_bytes: in
         big = out / "sparse-1g.bin"
         with open(big, "wb") as f:
             f.truncate(upload_bytes)
-        settings = Settings(data_dir=out, allow_private_networks=True, storage_plain_http_hosts="127.0.0.1")
+        # moto assembles the object in CompleteMultipartUpload slowly on a busy box: allow it time (S3 may too)
+        settings = Settings(data_dir=out, allow_private_networks=True, storage_plain_http_hosts="127.0.0.1",
+                            storage_timeout=900)
         s3.create_bucket(Bucket="throughput")
         before = resource.getrusage(resource.RUSAGE_SELF)
         m0 = cpu_of(moto._p.proc.pid)

@@ -27,6 +27,7 @@ def cmd_serve(args) -> int:
 
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     settings = Settings(**overrides)
+    _check_listen(settings.host, settings.port)
     app = create_app(settings)
     print(f"vidmill {__version__} serving the Qencode v1 API at {settings.public_url}/v1/ "
           f"(API docs {settings.public_url}/docs)", flush=True)
@@ -36,6 +37,23 @@ def cmd_serve(args) -> int:
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level,
                 timeout_graceful_shutdown=10)
     return 0
+
+
+def _check_listen(host: str, port: int) -> None:
+    """Say plainly that the address is taken (uvicorn would log a traceback and exit 3)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    family, _, _, _, address = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            raise CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
 
 
 def cmd_worker(args) -> int:

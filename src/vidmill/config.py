@@ -18,7 +18,7 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path("./vidmill-data"))
     database_url: str = ""  # default: sqlite:///DATA_DIR/vidmill.db
     host: str = "127.0.0.1"
-    port: int = 8000
+    port: int = Field(default=8000, ge=1, le=65535)
     public_url: str = ""  # default: http://HOST:PORT
     api_key: str = ""  # if set, a default project with this key exists
     workers: int = Field(default=1, ge=1, le=64)

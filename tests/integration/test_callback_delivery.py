@@ -83,7 +83,7 @@ def test_receiver_down_90s_with_a_server_restart_then_every_callback_arrives_in_
         assert attempts[-1]["http_status"] == 200 and attempts[-1]["error"] is None
         print(f"\n90 s outage: {len(receiver.calls)} callbacks delivered in order {latency:.1f} s after the "
               f"receiver came back; the first took {len(attempts)} attempts")
-        assert latency < 15
+        assert latency < 20
     finally:
         second.stop()
 

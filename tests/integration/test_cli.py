@@ -85,6 +85,7 @@ def test_projects_create_and_list(tmp_path):
         pytest.param(["projects", "list"], {"VIDMILL_DATABASE_URL": "postgresql+psycopg2://nobody@127.0.0.1:1/x"},
                      "OperationalError", id="database-down"),
         pytest.param(["nosuchcommand"], {}, "invalid choice: 'nosuchcommand'", id="unknown-command"),
+        pytest.param(["serve", "--port", "70000"], {}, "bad setting: VIDMILL_PORT", id="serve-bad-port"),
         pytest.param(["deliveries", "redeliver", "t", "notanumber"], {}, "invalid int value", id="bad-id"),
     ],
 )
@@ -110,3 +111,15 @@ def test_transcode_makes_an_hls_ladder_with_the_server_pipeline(tmp_path, media)
     assert "video_2/chunklist.m3u8" in master.read_text()
     assert (master.parent / "video_2" / "segment_00000.ts").is_file()
     assert (master.parent / "audio_1" / "chunklist.m3u8").is_file()
+
+
+def test_serve_on_a_taken_port_says_so(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = _vidmill("serve", "--port", str(port), env={"VIDMILL_DATA_DIR": str(tmp_path)})
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert out.stderr == f"vidmill: cannot listen on 127.0.0.1:{port}: Address already in use\n"

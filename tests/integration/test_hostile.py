@@ -106,7 +106,7 @@ def test_double_slash_paths_are_served(api, session, server):
                  14, "gif", id="unsupported-output"),
     pytest.param('{"query": {"source": "https://example.com/a.mp4", "format": [{"output": "mp4", "video_codec": "lcevc_h264"}]}}',
                  14, "lcevc", id="lcevc-refused"),
-    pytest.param('{"query": {"source": "https://example.com/a.mp4", "format": [{"output": "mp4", "destination": {"url": "s3://b/k.mp4"}}]}}',
+    pytest.param('{"query": {"source": "https://example.com/a.mp4", "format": [{"output": "mp4", "destination": {"url": "gs://b/k.mp4"}}]}}',
                  14, "destination", id="unsupported-destination"),
     pytest.param('{"query": {"source": "https://example.com/a.mp4", "format": [{"output": "mp4", "bogus_field": 1}]}}',
                  14, "bogus_field", id="unknown-field"),

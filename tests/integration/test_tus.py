@@ -224,6 +224,11 @@ def test_uploads_are_invisible_to_other_projects(server, client, media):
     theirs.custom_start({"query": {"source": f"tus:{uid}", "format": [{"output": "metadata"}]}})
     assert theirs.error == 14 and "no such upload in this project" in theirs.message, theirs.message
 
+    sibling = client.create_task()  # the same project's other tasks may use it: the boundary is the project
+    sibling.custom_start({"query": {"source": f"tus:{uid}", "format": [{"output": "metadata"}]}})
+    assert not sibling.error, sibling.message
+    assert wait_task(sibling)["status"] == "completed"
+
     own = f"{endpoint(mine)}/{uid}"
     nothing_served = httpx.get(own)  # not even the owner downloads uploads: they are only task sources
     assert nothing_served.status_code == 405 and source.read_bytes()[:64] not in nothing_served.content

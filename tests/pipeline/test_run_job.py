@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 import pytest
 
@@ -15,6 +16,7 @@ from vidmill.engine.plan import Plan, PlannedOutput, Step
 from vidmill.engine import ffmpeg as ffmpeg_bin
 from vidmill.pipeline import JobContext, run_job
 from vidmill.runtime import Runtime
+from vidmill.store.models import Job
 
 pytestmark = pytest.mark.integration
 
@@ -157,3 +159,49 @@ def test_source_downloaded_once_for_all_formats(env, monkeypatch, media):
     assert len(set(p.split("/")[0] for p in published)) == 3  # each output its own unguessable folder
     for rel in published:
         assert (rt.settings.files_dir / rel).is_file()
+
+
+def test_a_job_that_lost_its_lease_stops_encoding(tmp_path, media, monkeypatch):
+    """Another worker took the job over: the next progress write raises LeaseLost, FFmpeg is stopped at once
+    and the job is left to its new owner (neither failed nor completed by the old one)."""
+    # a lease far longer than the test: the heartbeat (every lease/3) never notices first, progress does
+    rt = Runtime(Settings(data_dir=tmp_path / "data", allow_private_networks=True, lease_seconds=600),
+                 start_workers=False)
+    project, _ = rt.projects.create("p")
+    runs = []
+    real_run = pipeline.runner.run
+
+    def record(*args, **kwargs):
+        runs.append(time.monotonic())
+        return real_run(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline.runner, "run", record)
+    try:
+        with StaticServer(media) as origin:
+            token = _start(rt, project, origin, [{"output": "mp4", "size": "640x360"}],
+                           source="bbb_trailer_720p_55s_mp3.mp4")
+            claimed = rt.jobs.claim("old-owner")
+            ctx = JobContext(rt.settings, rt.jobs)
+
+            def steal():
+                while not runs:
+                    time.sleep(0.05)
+                time.sleep(2)
+                with rt.db.tx() as s:  # what a claim after a lapsed lease does to the row
+                    s.get(Job, claimed.job_id).lease_owner = "new-owner"
+                stolen_at.append(time.monotonic())
+
+            stolen_at: list[float] = []
+            thief = threading.Thread(target=steal)
+            thief.start()
+            run_job(ctx, claimed)
+            ended = time.monotonic()
+            thief.join(5)
+        print(f"\nencode stopped {ended - stolen_at[0]:.1f} s after the theft ({ended - runs[0]:.1f} s after it began)")
+        assert stolen_at and ended - stolen_at[0] < 8  # a 55 s encode stopped within seconds of the theft
+        view = rt.tasks.get(token)
+        assert view.jobs[0].status not in ("completed", "error") and view.status != "error"
+        with rt.db.tx() as s:
+            assert s.get(Job, claimed.job_id).lease_owner == "new-owner"
+    finally:
+        rt.db.dispose()

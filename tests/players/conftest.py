@@ -1,4 +1,4 @@
-"""Fixtures for the player tests: one headless Chromium per session, ladders made with FFmpeg."""
+"""Fixtures for the player tests: one headless Chromium for the package, ladders made with FFmpeg."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from tests.players.harness import MediaServer, Players, missing_installs
 from tests.players.ladders import make_ladders
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # Playwright's sync API keeps an event loop running until it stops
 def players():
     missing = missing_installs()
     if missing:

@@ -227,3 +227,90 @@ def test_bad_destinations_are_refused_at_start(client, origin, destination, frag
     task.custom_start({"query": {"source": f"{origin.url}/{MEDIA}",
                                  "format": [{**FORMAT, "destination": destination}]}})
     assert task.error == 14 and fragment in task.message, task.message
+
+
+HLS = {"output": "advanced_hls", "segment_duration": 1, "duration": 2, "stream": [{"resolution": 144}]}
+
+
+class _Reader:
+    """Reads what landed at a destination with that storage's official client."""
+
+    def __init__(self, scheme, request, tls_files):
+        self.scheme, self.request, self.tls_files = scheme, request, tls_files
+
+    def setup(self, run: str) -> tuple[dict, callable, callable]:
+        """(destination object for folder ``run``, read(path) -> bytes, content_type(path) -> str | None)"""
+        if self.scheme in ("s3", "b2"):
+            moto = self.request.getfixturevalue("moto_s3")
+            s3 = moto.client()
+            s3.create_bucket(Bucket=run)
+            dest = {"url": f"{self.scheme}://127.0.0.1:{moto.port}/{run}/hls/", "key": moto.key,
+                    "secret": moto.secret, "permissions": "public-read", "cache_control": "max-age=5"}
+            return (dest, lambda p: s3.get_object(Bucket=run, Key=f"hls/{p}")["Body"].read(),
+                    lambda p: s3.head_object(Bucket=run, Key=f"hls/{p}")["ContentType"])
+        if self.scheme == "azblob":
+            azurite = self.request.getfixturevalue("azurite")
+            service = azurite.service()
+            service.create_container(run)
+            dest = {"url": f"azblob://{run}/hls/", "key": AZURITE_ACCOUNT, "secret": AZURITE_KEY}
+            blob = lambda p: service.get_blob_client(run, f"hls/{p}")  # noqa: E731
+            return (dest, lambda p: blob(p).download_blob().readall(),
+                    lambda p: blob(p).get_blob_properties().content_settings.content_type)
+        if self.scheme in ("ftp", "ftps"):
+            srv = self.request.getfixturevalue(f"{self.scheme}_server")
+            dest = {"url": f"{self.scheme}://127.0.0.1:{srv.port}/{run}/hls/", "key": srv.user, "secret": srv.password}
+
+            def read(p):
+                ftp = ftplib.FTP_TLS(context=ssl.create_default_context(cafile=str(self.tls_files[0]))) \
+                    if self.scheme == "ftps" else ftplib.FTP()
+                ftp.connect("127.0.0.1", srv.port, timeout=10)
+                ftp.login(srv.user, srv.password)
+                if self.scheme == "ftps":
+                    ftp.prot_p()
+                buf = io.BytesIO()
+                ftp.retrbinary(f"RETR {run}/hls/{p}", buf.write)
+                ftp.quit()
+                return buf.getvalue()
+            return dest, read, lambda p: None
+        srv = self.request.getfixturevalue("sftp_server")
+        dest = {"url": f"sftp://127.0.0.1:{srv.port}/{run}/hls/", "key": srv.user, "secret": srv.password}
+
+        def read(p):
+            async def go():
+                async with asyncssh.connect("127.0.0.1", srv.port, username=srv.user, password=srv.password,
+                                            known_hosts=None, client_keys=[], agent_path=None, config=[]) as conn:
+                    async with conn.start_sftp_client() as sftp:
+                        async with sftp.open(f"{run}/hls/{p}", "rb") as f:
+                            return await f.read()
+            return asyncio.run(go())
+        return dest, read, lambda p: None
+
+
+@pytest.mark.parametrize("scheme", ["s3", "azblob", "ftp", "ftps", "sftp"])
+def test_hls_folder_lands_whole(scheme, client, hooks, origin, request, tls_files, tmp_path):
+    run = f"hls{secrets.token_hex(3)}"
+    dest, read, content_type = _Reader(scheme, request, tls_files).setup(run)
+    task = client.create_task()
+    task.custom_start({"query": {"source": f"{origin.url}/{MEDIA}", "format": [{**HLS, "destination": dest}]}})
+    assert not task.error, task.message
+    status = wait_task(task, timeout=240)
+    assert status["status"] == "completed", status["error_description"]
+    [video] = status["videos"]
+    assert video["url"].endswith("/hls/playlist.m3u8") and video["storage"]["type"] == scheme
+    # every playlist names only files that landed, and the segments are real MPEG-TS
+    master = read("playlist.m3u8").decode()
+    assert master.startswith("#EXTM3U") and "#EXT-X-STREAM-INF" in master
+    playlists = [line for line in master.splitlines() if line and not line.startswith("#")]
+    playlists += [m.split('URI="', 1)[1].split('"', 1)[0] for m in master.splitlines() if 'URI="' in m]
+    segments = []
+    for playlist in playlists:
+        folder = playlist.rsplit("/", 1)[0] + "/" if "/" in playlist else ""
+        text = read(playlist).decode()
+        segments += [folder + line for line in text.splitlines() if line and not line.startswith("#")]
+    assert segments
+    for segment in segments:
+        data = read(segment)
+        assert data[:1] == b"\x47" or data[4:8] in (b"ftyp", b"styp", b"moof"), segment
+    if scheme in ("s3", "azblob"):
+        assert content_type("playlist.m3u8") == "application/vnd.apple.mpegurl"
+        assert content_type(segments[0]) in ("video/mp2t", "video/iso.segment", "video/mp4", "audio/mp4")

@@ -9,6 +9,7 @@ the address the guard allowed. The client never reads ``~/.ssh`` (no keys, no ag
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -41,7 +42,29 @@ def run(host: str, port: int | None, user: str | None, password: str | None, set
             async with conn.start_sftp_client() as sftp:
                 return await asyncio.wait_for(work(sftp), timeout=None)
 
-    return asyncio.run(session())
+    return _run_private(session)
+
+
+def _run_private(make: Callable[[], Awaitable[T]]) -> T:
+    """``asyncio.run`` on a private loop; from a thread that already runs a loop, on a thread of its own."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(make())
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = asyncio.run(make())
+        except BaseException as exc:  # handed to the caller below
+            box["error"] = exc
+
+    worker = threading.Thread(target=target, name="vidmill-sftp", daemon=True)
+    worker.start()
+    worker.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
 
 
 def describe(exc: BaseException) -> str:

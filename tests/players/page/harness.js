@@ -106,7 +106,7 @@
         },
         choose: function (i) {
           p.updateSettings({ streaming: { abr: { autoSwitchBitrate: { video: false } } } });
-          p.setQualityFor("video", i, false);
+          p.setQualityFor("video", i, true);  // replace what is buffered ahead: the switch shows at once
         },
         destroy: function () { p.reset(); },
       };
