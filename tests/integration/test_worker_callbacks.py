@@ -68,7 +68,7 @@ def test_worker_delivers_every_dialects_callbacks(api_and_worker, moto, origin, 
         # Qencode
         token = c.post("/v1/access_token", data={"api_key": MAIN_KEY}).json()["token"]
         task = c.post("/v1/create_task", data={"token": token}).json()["task_token"]
-        query = {"query": {"source": source, "callback_url": f"{hook}?d=qencode",
+        query = {"query": {"source": source, "callback_url": f"{hook}?d=worker-qencode",
                            "format": [{"output": "mp4", "size": "160x90"}]}}
         assert c.post("/v1/start_encode2", data={"task_token": task, "query": json.dumps(query)}).json()["error"] == 0
         # TransparentEdge
@@ -76,13 +76,13 @@ def test_worker_delivers_every_dialects_callbacks(api_and_worker, moto, origin, 
         prof = c.post(f"/v1/media/{company}/profiles", headers=auth,
                       json={"name": "tiny", "settings": {"output": "mp4", "size": "160x90"}}).json()
         r = c.post(f"/v1/media/{company}/transcode", headers=auth, json={
-            "origin": source, "notifications": [{"callback_url": f"{hook}?d=transparent"}],
+            "origin": source, "notifications": [{"callback_url": f"{hook}?d=worker-te"}],
             "jobs": [{"profile_id": prof["id"], "filename": "tiny.mp4", "label": "l"}]})
         assert r.status_code == 201, r.text
         order_id = r.json()["order_id"]
         # Octet
         r = c.post("/v0/jobs/create", headers=auth, json={
-            "input": {"url": source}, "callback": f"{hook}?d=octet",
+            "input": {"url": source}, "callback": f"{hook}?d=worker-octet",
             "destination": {"provider": "s3", "region": "us-east-1", "bucket": "octet-out",
                             "creds": {"access_key_id": moto.key, "secret_access_key": moto.secret}},
             "outputs": [{"codec": "h264", "resolution": "160x90", "dest_path": "w/tiny.mp4"}]})
@@ -90,21 +90,21 @@ def test_worker_delivers_every_dialects_callbacks(api_and_worker, moto, origin, 
         job_id = r.json()["job_id"]
 
     def arrived():
-        return any(c.path == "/hook?d=qencode" and c.form.get("event") == "saved" for c in receiver.calls) and \
-            any(c.path == "/hook?d=transparent" for c in receiver.calls) and \
-            any(c.path == "/hook?d=octet" for c in receiver.calls)
+        return any(c.path == "/hook?d=worker-qencode" and c.form.get("event") == "saved" for c in receiver.calls) and \
+            any(c.path == "/hook?d=worker-te" for c in receiver.calls) and \
+            any(c.path == "/hook?d=worker-octet" for c in receiver.calls)
 
     _wait(arrived, timeout=240, what="callbacks of all three dialects", log=log)
     assert worker.poll() is None
-    qencode = [c for c in receiver.calls if c.path == "/hook?d=qencode"]
+    qencode = [c for c in receiver.calls if c.path == "/hook?d=worker-qencode"]
     assert [c.form["event"] for c in qencode][-1] == "saved"
     assert json.loads(qencode[-1].form["status"])["status"] == "completed"
-    te = [c for c in receiver.calls if c.path == "/hook?d=transparent"]
+    te = [c for c in receiver.calls if c.path == "/hook?d=worker-te"]
     assert te[-1].headers.get("Content-Type") == "application/json"
     body = json.loads(te[-1].body)
     assert body["order_id"] == order_id and body["status"] == "FINISHED"
     assert body["transcodingjob_set"][0]["progress"] == 100.0
-    (octet,) = [c for c in receiver.calls if c.path == "/hook?d=octet"]
+    (octet,) = [c for c in receiver.calls if c.path == "/hook?d=worker-octet"]
     assert octet.headers.get("Content-Type") == "application/json"
     assert json.loads(octet.body) == {"api_version": "v0", "job_id": job_id, "status": "complete"}
     assert moto.client().head_object(Bucket="octet-out", Key="w/tiny.mp4")["ContentLength"] > 0
