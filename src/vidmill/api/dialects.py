@@ -96,7 +96,7 @@ def json_object(raw: bytes | str, name: str = "body") -> dict[str, Any]:
     return data
 
 
-def vet_query(query: Query, settings) -> None:
+def vet_query(query: Query, settings, *, index_lone_destination: bool = True) -> None:
     """Refuse at once what the fetch, the upload or the callback would refuse later (scheme, URL shape, the
     SSRF guard): ``QueryError`` named by the query's field path (``source``, ``callback_url``,
     ``format[0].destination[1]``), which each dialect renames to its own. DNS failures pass: they may heal."""
@@ -109,8 +109,9 @@ def vet_query(query: Query, settings) -> None:
     for i, fmt in enumerate(query.format):
         for j, dest in enumerate(fmt.destination or []):
             target = destinations.Target.from_dict(dest.model_dump())
-            checks.append((f"format[{i}].destination[{j}]",
-                           lambda t=target: destinations.vet(t, settings=settings)))
+            indexed = index_lone_destination or len(fmt.destination) > 1
+            path = f"format[{i}].destination" + (f"[{j}]" if indexed else "")
+            checks.append((path, lambda t=target: destinations.vet(t, settings=settings)))
     for field, check in checks:
         try:
             check()

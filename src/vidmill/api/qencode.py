@@ -18,10 +18,9 @@ from vidmill.api.forms import BadForm, BodyTooLarge, Form, read_form
 from vidmill.api.qencode_render import render_status
 from vidmill.config import API_KEY_RE
 from vidmill.core.query import Query, check_supported, parse_query
-from vidmill import destinations, sources
-from vidmill.errors import (Conflict, NotFound, QueryError, QueryMissing, SourceError, StorageError,
-                            UnresolvedHost, UnsupportedField, UrlRefused, VidmillError)
-from vidmill.net.ssrf import check_url
+from vidmill.api.dialects import vet_query
+from vidmill.errors import (Conflict, NotFound, QueryError, QueryMissing, SourceError, UnsupportedField,
+                            VidmillError)
 
 log = logging.getLogger("vidmill.api.qencode")
 router = APIRouter(tags=["Qencode v1"])
@@ -137,25 +136,10 @@ def _create_task(request: Request, form: dict[str, str]) -> JSONResponse:
 
 def _vet_urls(rt, query: Query) -> None:
     """Refuse at start time what the SSRF guard would refuse later, so the user hears it at once."""
-    settings = rt.settings
-    checks = []
-    if query.source:
-        checks.append(("source", lambda: sources.vet(query.source, settings=settings)))
-    if query.callback_url:
-        checks.append(("callback_url", lambda: check_url(query.callback_url,
-                                                         allow_private=settings.allow_private_networks)))
-    for i, fmt in enumerate(query.format):
-        for j, dest in enumerate(fmt.destination or []):
-            target = destinations.Target.from_dict(dest.model_dump())
-            path = f"format[{i}].destination" + (f"[{j}]" if len(fmt.destination) > 1 else "")
-            checks.append((path, lambda t=target: destinations.vet(t, settings=settings)))
-    for field, check in checks:
-        try:
-            check()
-        except UnresolvedHost:
-            continue  # DNS may be down for a moment: the fetch retries the lookup and reports it
-        except (UrlRefused, StorageError) as exc:
-            raise QencodeError(FIELD_REQUIRED, f"{field}: {exc.message}")
+    try:
+        vet_query(query, rt.settings, index_lone_destination=False)
+    except QueryError as exc:
+        raise QencodeError(FIELD_REQUIRED, exc.message) from None
 
 
 def _vet_upload(rt, token: str, query: Query) -> None:
