@@ -44,4 +44,4 @@ def test_too_few_decoded_frames_fail():
     assert not verdict(frames={"total": 100, "dropped": 0, "corrupted": 0}).decoded_enough(fps=25)
     assert not verdict(frames={"total": 125, "dropped": 0, "corrupted": 1}).decoded_enough(fps=25)
     assert verdict(player="dash", frames={"total": 96, "dropped": 0, "corrupted": 0}).decoded_enough(fps=25)
-    assert not verdict(player="dash", frames={"total": 80, "dropped": 0, "corrupted": 0}).decoded_enough(fps=25)
+    assert not verdict(player="dash", frames={"total": 50, "dropped": 0, "corrupted": 0}).decoded_enough(fps=25)
