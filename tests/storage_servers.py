@@ -202,6 +202,7 @@ class SftpServer:
         hostkey = tmp / "sftp_host_key"
         if not hostkey.exists():
             asyncssh.generate_private_key("ssh-ed25519").write_private_key(str(hostkey))
+        self.host_key = hostkey  # its public half is what a known_hosts file lists
         self._p = _Process([sys.executable, "-c", _SFTP_SCRIPT, str(self.port), str(self.root), str(hostkey)],
                            self.port, log=tmp / "sftp.log")
 

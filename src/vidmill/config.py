@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     storage_ca_file: Path | None = None  # extra CA bundle for TLS to storage (FTPS, S3, Azure)
     azure_blob_endpoint: str = "https://{account}.blob.core.windows.net"
     storage_timeout: float = 60.0  # connect / per-operation read timeout
+    # OpenSSH known_hosts file: when set, an SFTP server must present a host key listed there under the URL's
+    # host name (as `host` or `[host]:port`), or nothing is sent to it; unset, host keys are not checked
+    sftp_known_hosts: Path | None = None
     upload_part_size: int = Field(default=8 * 1024**2, ge=5 * 1024**2)  # S3 multipart part, Azure block
     upload_concurrency: int = Field(default=4, ge=1, le=32)  # parts (and files) in flight
     upload_max_attempts: int = Field(default=4, ge=1, le=10)  # transient failures retried with backoff

@@ -97,3 +97,32 @@ def test_works_when_called_inside_a_running_event_loop(sftp_server, settings, tm
     [landed] = asyncio.run(inside())
     assert landed.storage["path"] == "loop/loop.mp4"
     assert (sftp_server.root / "loop" / "loop.mp4").read_bytes() == out.path.read_bytes()
+
+
+def _known_hosts(folder, server, key):
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "known_hosts"
+    public = key.export_public_key("openssh").decode().strip()
+    path.write_text(f"[127.0.0.1]:{server.port} {public}\n")
+    return path
+
+
+def test_known_hosts_accepts_the_listed_key_and_refuses_another(sftp_server, tmp_path):
+    out = _out(tmp_path, "k.mp4", 100)
+    target = Target(url=f"sftp://127.0.0.1:{sftp_server.port}/kh/k.mp4", key=sftp_server.user,
+                    secret=sftp_server.password)
+    right = _known_hosts(tmp_path / "right", sftp_server, asyncssh.read_private_key(str(sftp_server.host_key)))
+    ok = Settings(data_dir=tmp_path, allow_private_networks=True, storage_timeout=10, sftp_known_hosts=right)
+    [landed] = destinations.put([out], target, settings=ok)
+    assert (sftp_server.root / "kh" / "k.mp4").read_bytes() == out.path.read_bytes()
+
+    other = _known_hosts(tmp_path / "other", sftp_server, asyncssh.generate_private_key("ssh-ed25519"))
+    bad = Settings(data_dir=tmp_path, allow_private_networks=True, storage_timeout=10, upload_max_attempts=3,
+                   sftp_known_hosts=other)
+    with pytest.raises(StorageError, match="host key is not the one VIDMILL_SFTP_KNOWN_HOSTS lists") as err:
+        destinations.put([_out(tmp_path, "k2.mp4", 10)], target, settings=bad)
+    assert sftp_server.password not in err.value.message
+    source = f"sftp://{sftp_server.user}:{sftp_server.password}@127.0.0.1:{sftp_server.port}/kh/k.mp4"
+    with pytest.raises(SourceError, match="host key"):
+        sources.fetch(source, tmp_path / "src", settings=bad)
+    assert not (sftp_server.root / "kh" / "k2.mp4").exists()

@@ -2,8 +2,10 @@
 
 asyncssh is asynchronous; callers in worker threads run a coroutine with ``run`` (a private event loop
 per call). The TCP connection goes to the IP the SSRF guard vetted. Qencode's destination object carries
-no host key, so the server's host key is not verified (as with Qencode itself): the password goes only to
-the address the guard allowed. The client never reads ``~/.ssh`` (no keys, no agent, no config).
+no host key, so by default the server's host key is not verified (as with Qencode itself): the password goes
+only to the address the guard allowed. With ``VIDMILL_SFTP_KNOWN_HOSTS`` set, the server must present a key
+listed in that OpenSSH known_hosts file under the host name of the URL (not the vetted IP), before any
+password is sent. The client never reads ``~/.ssh`` (no keys, no agent, no config).
 """
 
 from __future__ import annotations
@@ -32,12 +34,16 @@ def run(host: str, port: int | None, user: str | None, password: str | None, set
     """Connect, open SFTP, ``await work(sftp)``, close; all inside one private event loop."""
     resolved = vet(host, port, settings)
     timeout = float(getattr(settings, "storage_timeout", 60.0))
+    known = getattr(settings, "sftp_known_hosts", None)
+    checks: dict[str, Any] = {"known_hosts": None}
+    if known:
+        checks = {"known_hosts": asyncssh.read_known_hosts(str(known)), "host_key_alias": host}
 
     async def session() -> T:
         async with asyncssh.connect(
             resolved.ip, resolved.port, username=user or "anonymous", password=password,
-            known_hosts=None, client_keys=[], agent_path=None, config=[], connect_timeout=timeout,
-            preferred_auth="password,keyboard-interactive",
+            client_keys=[], agent_path=None, config=[], connect_timeout=timeout,
+            preferred_auth="password,keyboard-interactive", **checks,
         ) as conn:
             async with conn.start_sftp_client() as sftp:
                 return await asyncio.wait_for(work(sftp), timeout=None)
@@ -68,6 +74,8 @@ def _run_private(make: Callable[[], Awaitable[T]]) -> T:
 
 
 def describe(exc: BaseException) -> str:
+    if isinstance(exc, asyncssh.HostKeyNotVerifiable):
+        return "the server's host key is not the one VIDMILL_SFTP_KNOWN_HOSTS lists for it"
     if isinstance(exc, asyncssh.PermissionDenied):
         return "login refused: wrong user or password"
     if isinstance(exc, asyncssh.SFTPPermissionDenied):
@@ -90,7 +98,7 @@ def describe(exc: BaseException) -> str:
 
 
 def is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, (asyncssh.PermissionDenied, asyncssh.SFTPError)):
+    if isinstance(exc, (asyncssh.PermissionDenied, asyncssh.HostKeyNotVerifiable, asyncssh.SFTPError)):
         return False
     return isinstance(exc, (asyncssh.DisconnectError, asyncssh.ConnectionLost, OSError, TimeoutError,
                             asyncio.TimeoutError))
