@@ -190,9 +190,13 @@ class Tasks:
                 raise NotFound("task token not found")
             return task_view(s, task)
 
-    def get_many(self, tokens: list[str]) -> dict[str, TaskView]:
+    def get_many(self, tokens: list[str], *, dialect: str | None = None) -> dict[str, TaskView]:
+        """Tasks by token; with ``dialect``, only those made through it (others are as unknown as no task)."""
         with self.db.tx(readonly=True) as s:
-            rows = s.scalars(select(Task).where(Task.token.in_(tokens))).all()
+            q = select(Task).where(Task.token.in_(tokens))
+            if dialect is not None:
+                q = q.where(Task.dialect == dialect)
+            rows = s.scalars(q).all()
             return {t.token: task_view(s, t) for t in rows}
 
     def _owned(self, s, token: str, project_id: int | None) -> Task:
