@@ -91,7 +91,8 @@ def doctor_report(settings: Settings) -> dict:
         have = set(ffmpeg_bin.encoders())
         report["encoders"] = {name: name in have for name in wanted}
         works, why = ffmpeg_bin.nvenc_status()  # detected by a trial encode, never assumed from the build
-        report["h264_nvenc"] = {"built": "h264_nvenc" in have, "works": works, "detail": why}
+        report["h264_nvenc"] = {"built": "h264_nvenc" in have, "works": works, "detail": why,
+                                "used": works and settings.nvenc != "off", "setting": settings.nvenc}
     except Exception as exc:  # doctor reports what is broken instead of crashing
         report["ffmpeg"] = f"error: {exc}"
     try:

@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 import time
 
+import av
 import httpx
 import pytest
 
-from tests.integration.helpers import streams
+from tests.integration.helpers import macroblock_qps, streams
 from tests.servers import VidmillServer
 from tests.storage_servers import MotoS3
 
@@ -99,3 +100,43 @@ def test_audio_only_when_opted_in(octet_server, moto, origin, tmp_path):
     facts = streams(_object(moto, "with-audio/a.mp4", tmp_path))
     assert facts["video"]["width"] == 320 and facts["video"]["height"] == 180
     assert facts["audio"]["codec"] == "aac"
+
+
+def test_constqp_puts_every_macroblock_at_the_asked_qp(octet_server, moto, origin, tmp_path):
+    """rc constqp is x264's constant-quantizer mode: the decoder reports QP 30 for every macroblock of every
+    I, P and B frame. The same job's rc vbr cq 30 output (CRF) spreads its QPs: the check tells them apart."""
+    outputs = [{"codec": "h264", "resolution": "320x180", "dest_path": "qp/constqp.mp4", "rc": "constqp", "qp": 30},
+               {"codec": "h264", "resolution": "320x180", "dest_path": "qp/cq.mp4", "rc": "vbr", "cq": 30}]
+    with httpx.Client(base_url=octet_server.url, headers={"Authorization": f"Bearer {KEY}"}, timeout=30) as c:
+        r = c.post("/v0/jobs/create", json=_job(origin, moto, outputs))
+        done = _wait(c, r.json()["job_id"])
+    assert done["status"] == "complete", done
+    frames = macroblock_qps(_object(moto, "qp/constqp.mp4", tmp_path))
+    assert {kind for kind, _ in frames} == {"I", "P", "B"}
+    assert all(set(qps) == {30} for _, qps in frames), [q for q in frames if set(q[1]) != {30}][:3]
+    spread = {qp for _, qps in macroblock_qps(_object(moto, "qp/cq.mp4", tmp_path)) for qp in qps}
+    assert len(spread) > 5, spread
+    print(f"constqp 30: {len(frames)} frames, {sum(sum(q.values()) for _, q in frames)} macroblocks, all at QP 30; "
+          f"cq 30: QPs {min(spread)}-{max(spread)}")
+
+
+def test_cbr_keeps_every_second_within_its_vbv_buffer(octet_server, moto, origin, tmp_path):
+    """rc cbr: -b:v = -maxrate = bitrate with a one-second VBV buffer, so no second of video carries more than
+    the buffer plus one second at the rate (2 x 400 kbps), and the whole file is within 10% of the rate."""
+    outputs = [{"codec": "h264", "resolution": "640x360", "dest_path": "cbr/400.mp4", "rc": "cbr",
+                "bitrate_kbps": 400}]
+    with httpx.Client(base_url=octet_server.url, headers={"Authorization": f"Bearer {KEY}"}, timeout=30) as c:
+        r = c.post("/v0/jobs/create", json=_job(origin, moto, outputs))
+        done = _wait(c, r.json()["job_id"])
+    assert done["status"] == "complete", done
+    path = _object(moto, "cbr/400.mp4", tmp_path)
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        packets = [(float(p.pts * stream.time_base), p.size) for p in container.demux(stream) if p.size]
+    end = max(t for t, _ in packets)
+    windows = [sum(size for t, size in packets if start <= t < start + 1) * 8 / 1000
+               for start in [i / 10 for i in range(int((end - 1) * 10) + 1)]]
+    assert max(windows) <= 2 * 400, max(windows)
+    measured = path.stat().st_size * 8 / 1000 / streams(path)["duration"]
+    assert abs(measured - 400) / 400 <= 0.10, measured
+    print(f"cbr 400: {measured:.0f} kbps overall, busiest second {max(windows):.0f} kbit")
