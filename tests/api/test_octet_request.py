@@ -121,6 +121,11 @@ def test_the_query_passes_the_support_policy_except_destinations_land_later():
         check_supported(q)
     check_supported(q, allow=frozenset({"no_audio"}))
     assert query.format[0].no_audio is True
+    # so are the rate and encoder fields Octet sets
+    for field, value in (("constant_qp", 30), ("constant_bitrate", 1), ("hardware", 1), ("hardware_preset", "llhq")):
+        q = Query.model_validate({"source": "https://a.example/x.mp4", "format": [{"output": "mp4", field: value}]})
+        with pytest.raises(QueryError, match=f"format\\[0\\].{field}: {field} is not part of the Qencode API"):
+            check_supported(q)
 
 
 @pytest.mark.parametrize("output, message", [
