@@ -112,7 +112,10 @@ def test_constqp_puts_every_macroblock_at_the_asked_qp(octet_server, moto, origi
         done = _wait(c, r.json()["job_id"])
     assert done["status"] == "complete", done
     path = _object(moto, "qp/constqp.mp4", tmp_path)
-    # no NVIDIA GPU on this box: the trial encode failed, so x264 made it (its SEI names it and its mode)
+    # no NVIDIA GPU on this box: the trial encode failed (the server said so when it started), so x264 made
+    # it (its SEI names it and its mode)
+    assert "h264_nvenc: not used (Cannot load libcuda.so.1): Octet jobs encode with libx264" in \
+        octet_server.log.read_text()
     assert b"x264 - core" in path.read_bytes() and b" rc=cqp " in path.read_bytes()
     frames = macroblock_qps(path)
     assert {kind for kind, _ in frames} == {"I", "P", "B"}

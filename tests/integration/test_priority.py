@@ -77,6 +77,7 @@ def test_one_worker_runs_a_later_high_priority_order_first(tmp_path, origin, rec
         statuses = [c.get(f"/v1/media/{company}/transcode/{o}", headers=auth).json()["status"]
                     for o in (low, default, high)]
     assert statuses == ["FINISHED"] * 3
+    assert "h264_nvenc: not used (" in log_path.read_text()  # the worker's start line (no NVIDIA GPU here)
     finished = {"low": view(low).finished_at, "default": view(default).finished_at,
                 "qencode": rt.tasks.get(task).finished_at, "high": view(high).finished_at}
     # high (queued last) first; then the default order and the Qencode task in the order they came; low last
