@@ -240,7 +240,7 @@ def _relaunch(request: Request, project: ProjectRef, order_id: str) -> JSONRespo
     rt = _rt(request)
     old = _order(rt, project, order_id)
     query = Query.model_validate(old.query)
-    view = _submit(rt, project, query, dict(old.dialect_data or {}))
+    view = _submit(rt, project, query, dict(old.dialect_data or {}), old.priority)  # the same order again
     return JSONResponse(render_detail(view), status_code=201)
 
 
