@@ -34,6 +34,7 @@ def cmd_serve(args) -> int:
     print(f"data in {settings.data_dir}; database {settings.database_url.split('@')[-1]}", flush=True)
     if settings.api_key:
         print("API key: the one in VIDMILL_API_KEY", flush=True)
+    print(_nvenc_line(settings), flush=True)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level,
                 timeout_graceful_shutdown=10)
     return 0
@@ -70,12 +71,28 @@ def cmd_worker(args) -> int:
     rt.start()
     print(f"vidmill {__version__} worker: {rt.settings.workers} encode worker(s) and the callback deliverer "
           f"on {rt.settings.database_url.split('@')[-1]}", flush=True)
+    print(_nvenc_line(rt.settings), flush=True)
     try:
         while not stop.wait(1.0):
             pass
     finally:
         rt.stop()
     return 0
+
+
+def _nvenc_line(settings: Settings) -> str:
+    """What this process does about h264_nvenc (the trial encode runs here once and is cached)."""
+    from vidmill.engine import ffmpeg as ffmpeg_bin
+
+    if settings.nvenc == "off":
+        return "h264_nvenc: off (VIDMILL_NVENC=off): Octet jobs encode with libx264"
+    try:
+        works, why = ffmpeg_bin.nvenc_status()
+    except Exception as exc:  # a broken FFmpeg is doctor's to report; serving goes on
+        works, why = False, f"{type(exc).__name__}: {exc}"
+    if works:
+        return "h264_nvenc: the trial encode passed: Octet jobs encode with it"
+    return f"h264_nvenc: not used ({why}): Octet jobs encode with libx264"
 
 
 def doctor_report(settings: Settings) -> dict:
@@ -91,7 +108,8 @@ def doctor_report(settings: Settings) -> dict:
         have = set(ffmpeg_bin.encoders())
         report["encoders"] = {name: name in have for name in wanted}
         works, why = ffmpeg_bin.nvenc_status()  # detected by a trial encode, never assumed from the build
-        report["h264_nvenc"] = {"built": "h264_nvenc" in have, "works": works, "detail": why}
+        report["h264_nvenc"] = {"built": "h264_nvenc" in have, "works": works, "detail": why,
+                                "used": works and settings.nvenc != "off", "setting": settings.nvenc}
     except Exception as exc:  # doctor reports what is broken instead of crashing
         report["ffmpeg"] = f"error: {exc}"
     try:

@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     allow_private_networks: bool = False
     # Octet v0: the S3-compatible endpoint its destinations write to (default: AWS, s3.<region>.amazonaws.com)
     octet_s3_endpoint: str = ""
+    # h264_nvenc for formats asking for hardware (Octet jobs): "auto" runs it where a one-frame trial encode
+    # passes on this host (checked once per process); "off" never does
+    nvenc: str = Field(default="auto", pattern="^(auto|off)$")
     # e-mail notifications (TransparentEdge orders); no host: orders asking for e-mail are refused
     smtp_host: str = ""
     smtp_port: int = 25

@@ -139,15 +139,29 @@ def _run(ctx: JobContext, claimed: Claimed, fmt: Format, jdir: Path, cancel: thr
     info = probing.media_info(probe_json)
     jobs.update_task_facts(claimed.task_id, duration=info.duration)
 
-    plan = plan_job(query, fmt, claimed.index, src=src, info=info, probe_json=probe_json, workdir=jdir)
+    hardware = ffmpeg_bin.hardware_encoders(enabled=settings.nvenc != "off")
+    plan = plan_job(query, fmt, claimed.index, src=src, info=info, probe_json=probe_json, workdir=jdir,
+                    hardware=hardware)
     jobs.add_warnings(claimed.task_id, [n.to_dict() for n in plan.notices])
     if plan.skipped:
         jobs.skip(claimed.job_id, claimed.owner, plan.skip_reason or "skipped")
         return
     if plan.steps:
         jobs.set_status(claimed.job_id, claimed.owner, JobStatus.ENCODING, percent=0.0)
-    notices = run_plan(plan, jdir, on_progress=_Progress(ctx, claimed, len(plan.steps)),
-                       timeout_s=settings.job_timeout_seconds, cancel=cancel)
+    try:
+        notices = run_plan(plan, jdir, on_progress=_Progress(ctx, claimed, len(plan.steps)),
+                           timeout_s=settings.job_timeout_seconds, cancel=cancel)
+    except EncodeError as exc:
+        if plan.hardware_encoder is None or cancel.is_set():
+            raise
+        # it passed the trial, yet failed here (driver gone, sessions exhausted): the software encoder runs
+        ffmpeg_bin.hardware_failed(plan.hardware_encoder, exc.message)
+        jobs.add_warnings(claimed.task_id, [Notice(
+            "adjusted", f"{plan.hardware_encoder} failed at encode time ({exc.message}); encoded in software",
+            f"format[{claimed.index}].video_codec", claimed.index).to_dict()])
+        plan = plan_job(query, fmt, claimed.index, src=src, info=info, probe_json=probe_json, workdir=jdir)
+        notices = run_plan(plan, jdir, on_progress=_Progress(ctx, claimed, len(plan.steps)),
+                           timeout_s=settings.job_timeout_seconds, cancel=cancel)
     jobs.add_warnings(claimed.task_id, [n.to_dict() for n in notices])
     jobs.set_status(claimed.job_id, claimed.owner, JobStatus.SAVING)
     described = describe_outputs(plan, jdir)
@@ -155,7 +169,8 @@ def _run(ctx: JobContext, claimed: Claimed, fmt: Format, jdir: Path, cancel: thr
     _publish(ctx, claimed, files, base=jdir, described=described, main=plan.main, cancel=cancel)
 
 
-def plan_job(query: Query, fmt: Format, index: int, *, src: Path, info, probe_json: dict, workdir: Path):
+def plan_job(query: Query, fmt: Format, index: int, *, src: Path, info, probe_json: dict, workdir: Path,
+             hardware: dict[str, dict[str, frozenset[str]]] | None = None):
     """The plan of format ``index`` of ``query`` (the upscale rule is decided over the whole query)."""
     public = None
     if fmt.output == "metadata":
@@ -164,7 +179,8 @@ def plan_job(query: Query, fmt: Format, index: int, *, src: Path, info, probe_js
         public["format"] = {**public.get("format", {}), "filename": _source_name(query.source)}
     decisions = decide_upscale(query, info)
     return plan_output(fmt, source=src, info=info, workdir=workdir, ffmpeg=ffmpeg_bin.ffmpeg_exe(),
-                       index=index, upscale=bool(query.upscale), decision=decisions.get(index), probe_json=public)
+                       index=index, upscale=bool(query.upscale), decision=decisions.get(index), probe_json=public,
+                       hardware=hardware)
 
 
 def run_plan(plan, workdir: Path, *, on_progress=None, timeout_s: float | None = None,

@@ -109,3 +109,29 @@ def test_qencode_routes_keep_their_shape(client):
     r = client.post("/v1/status", data={})
     assert r.status_code == 200
     assert r.json() == {"error": 13, "message": "Task_tokens field value does not pass validation"}
+
+
+def test_qencode_status_answers_for_qencode_tasks_only(client, keys, rt):
+    """/v1/status takes no key (as Qencode's): an Octet job id or a TransparentEdge order's task token is as
+    unknown there as a token that never existed, in Qencode's own answer."""
+    main_key, company = keys["main"]
+    octet = _job_in(rt, main_key, sample())
+    prof = client.post(f"/v1/media/{company}/profiles", headers=bearer(main_key),
+                       json={"name": "p", "settings": {"output": "mp4", "size": "160x90"}}).json()
+    r = client.post(f"/v1/media/{company}/transcode", headers=bearer(main_key), json={
+        "origin": "http://127.0.0.1:9/in.mp4", "jobs": [{"profile_id": prof["id"], "filename": "a.mp4"}]})
+    assert r.status_code == 201, r.text
+    te = rt.tasks.find(rt.projects.by_key(main_key), "transparent", r.json()["order_id"], by="external_id").token
+    token = client.post("/v1/access_token", data={"api_key": main_key}).json()["token"]
+    qencode = client.post("/v1/create_task", data={"token": token}).json()["task_token"]
+
+    def status(tokens):
+        r = client.post("/v1/status", data={"task_tokens": ",".join(tokens)})
+        assert r.status_code == 200
+        return r.json()
+
+    unknown = status(["e" * 32])
+    assert unknown == {"error": 0, "statuses": {}}
+    assert status([octet]) == unknown and status([te]) == unknown
+    both = status([octet, te, qencode])
+    assert list(both["statuses"]) == [qencode] and both["statuses"][qencode]["status"] == "queued"

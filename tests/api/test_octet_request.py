@@ -32,7 +32,7 @@ def test_seed_sample_request():
     vcp = f.pop("video_codec_parameters")
     dest = f.pop("destination")
     assert f == {"output": "mp4", "video_codec": "libx264", "size": "1920x1080", "bitrate": 5000, "two_pass": True,
-                 "profile": "high", "no_audio": True}
+                 "profile": "high", "no_audio": True, "hardware": True, "hardware_preset": "slow"}
     assert vcp == {"preset": "slow", "level": "4.1", "coder": 1}
     assert dest == [{"url": "s3://s3.us-east-1.amazonaws.com/my-bucket/full/path/to/vid_1080.mp4",
                      "key": "AKIAEXAMPLE", "secret": "s3cr3t/key"}]
@@ -57,14 +57,14 @@ def test_resolution(resolution, fields):
 
 
 @pytest.mark.parametrize("output, rate, vcp", [
-    pytest.param({"rc": "constqp", "qp": 30}, {}, {"qmin": 30, "qmax": 30}, id="constqp"),
-    pytest.param({"qp": 28}, {}, {"qmin": 28, "qmax": 28}, id="qp-alone-is-constqp"),
-    pytest.param({"rc": "constqp"}, {}, {"qmin": 23, "qmax": 23}, id="constqp-default-qp"),
-    pytest.param({"rc": "constqp", "qp": -1}, {}, {"qmin": 23, "qmax": 23}, id="constqp-qp-auto"),
-    pytest.param({"rc": "cbr", "bitrate_kbps": 1500}, {"bitrate": 1500},
-                 {"max_rate": 1.5, "min_rate": 1.5, "bufsize": 1.5}, id="cbr-vbv"),
-    pytest.param({"rc": "cbr_hq", "bitrate_kbps": 800}, {"bitrate": 800, "two_pass": True},
-                 {"max_rate": 0.8, "min_rate": 0.8, "bufsize": 0.8}, id="cbr_hq-two-pass"),
+    pytest.param({"rc": "constqp", "qp": 30}, {"constant_qp": 30}, {}, id="constqp"),
+    pytest.param({"qp": 28}, {"constant_qp": 28}, {}, id="qp-alone-is-constqp"),
+    pytest.param({"rc": "constqp"}, {"constant_qp": 23}, {}, id="constqp-default-qp"),
+    pytest.param({"rc": "constqp", "qp": -1}, {"constant_qp": 23}, {}, id="constqp-qp-auto"),
+    pytest.param({"rc": "cbr", "bitrate_kbps": 1500}, {"bitrate": 1500, "constant_bitrate": True}, {},
+                 id="cbr-vbv"),
+    pytest.param({"rc": "cbr_hq", "bitrate_kbps": 800}, {"bitrate": 800, "two_pass": True,
+                                                          "constant_bitrate": True}, {}, id="cbr_hq-two-pass"),
     pytest.param({"rc": "vbr", "bitrate_kbps": 2000}, {"bitrate": 2000}, {}, id="vbr-abr"),
     pytest.param({"rc": "vbr", "cq": 25}, {"quality": 25}, {}, id="vbr-cq"),
     pytest.param({"rc": "vbr", "cq": 25, "bitrate_kbps": 900}, {"quality": 25, "bitrate": 900}, {},
@@ -75,14 +75,16 @@ def test_resolution(resolution, fields):
 ])
 def test_rate_control_keeps_its_meaning(output, rate, vcp):
     f = fmt(job(**output))
-    assert {k: f[k] for k in ("bitrate", "quality", "two_pass") if k in f} == rate
+    assert {k: f[k] for k in ("bitrate", "quality", "two_pass", "constant_qp", "constant_bitrate") if k in f} == rate
     assert f.get("video_codec_parameters", {}) == vcp
 
 
 @pytest.mark.parametrize("name, x264", [("slow", "slow"), ("medium", "medium"), ("fast", "fast"), ("hq", "medium"),
                                         ("hp", "veryfast"), ("ll", "fast"), ("llhq", "medium"), ("llhp", "veryfast")])
 def test_presets(name, x264):
-    assert fmt(job(preset=name))["video_codec_parameters"] == {"preset": x264}
+    f = fmt(job(preset=name))
+    assert f["video_codec_parameters"] == {"preset": x264}
+    assert (f["hardware"], f["hardware_preset"]) == (True, name)  # NVENC's own name, where it runs
 
 
 @pytest.mark.parametrize("algo, flags", [("nn", "neighbor"), ("linear", "bilinear"), ("cubic", "bicubic"),
@@ -119,6 +121,11 @@ def test_the_query_passes_the_support_policy_except_destinations_land_later():
         check_supported(q)
     check_supported(q, allow=frozenset({"no_audio"}))
     assert query.format[0].no_audio is True
+    # so are the rate and encoder fields Octet sets
+    for field, value in (("constant_qp", 30), ("constant_bitrate", 1), ("hardware", 1), ("hardware_preset", "llhq")):
+        q = Query.model_validate({"source": "https://a.example/x.mp4", "format": [{"output": "mp4", field: value}]})
+        with pytest.raises(QueryError, match=f"format\\[0\\].{field}: {field} is not part of the Qencode API"):
+            check_supported(q)
 
 
 @pytest.mark.parametrize("output, message", [
@@ -181,9 +188,9 @@ def _has(args: list[str], seq: list[str]) -> bool:
 
 
 @pytest.mark.parametrize("output, expected", [
-    pytest.param({"rc": "constqp", "qp": 30}, [["-qmin", "30", "-qmax", "30"]], id="constqp"),
+    pytest.param({"rc": "constqp", "qp": 30}, [["-qp", "30", "-i_qfactor", "1", "-b_qfactor", "1"]], id="constqp"),
     pytest.param({"rc": "cbr", "bitrate_kbps": 1500},
-                 [["-b:v", "1500k", "-maxrate", "1500k", "-minrate", "1500k", "-bufsize", "1500k"]], id="cbr"),
+                 [["-b:v", "1500k", "-maxrate", "1500k", "-bufsize", "1500k"]], id="cbr"),
     pytest.param({"rc": "vbr", "cq": 24, "bitrate_kbps": 900},
                  [["-crf", "24", "-maxrate", "900k", "-bufsize", "1800k"]], id="vbr-cq"),
     pytest.param({"preset": "hp", "coder": "cavlc", "scale_interp_algo": "lanczos", "level": "4.1"},
@@ -196,6 +203,8 @@ def test_the_mapping_reaches_ffmpeg(output, expected):
     for seq in expected:
         assert _has(args, seq), (seq, args)
     assert "-an" in args and "-c:a" not in args  # audio left out by default
+    if output.get("rc") in ("constqp", "cbr"):
+        assert "-crf" not in args and "-qmin" not in args and "-qmax" not in args
 
 
 def test_audio_kept_on_opt_in():

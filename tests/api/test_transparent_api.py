@@ -70,7 +70,7 @@ def test_profiles_crud(client, keys):
     assert (r.status_code, r.json()) == (404, {"detail": "Not found."})
 
 
-def test_order_create_list_detail(client, keys):
+def test_order_create_list_detail(client, keys, rt):
     key, company = keys["main"]
     p1, p2 = profile(client, key, company), profile(client, key, company, "Test HLS", {"output": "mp4"})
     body = order([p1["id"], p2["id"]], origin="http://127.0.0.1:9/otro.mp4")
@@ -95,7 +95,8 @@ def test_order_create_list_detail(client, keys):
     }
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}\+00:00", detail["timestamp"])
     # a JSON body works too
-    r = client.post(f"/v1/media/{company}/transcode", json=order([p1["id"]]), headers=bearer(key))
+    r = client.post(f"/v1/media/{company}/transcode", json={**order([p1["id"]]), "priority": 8},
+                    headers=bearer(key))
     assert r.status_code == 201
     second = r.json()["order_id"]
     listed = client.get(f"/v1/media/{company}/transcode", headers=bearer(key)).json()
@@ -109,6 +110,11 @@ def test_order_create_list_detail(client, keys):
     r = client.post(f"/v1/media/{company}/transcode/{second}/relaunch/", headers=bearer(key))
     assert r.status_code == 201 and r.json()["order_id"] not in (second, detail["order_id"])
     assert r.json()["transcodingjob_set"][0]["filename"] == "nombre0.mp4"
+    # priority (0-10, default 5) is the task's neutral priority -5..+5; a relaunch keeps it
+    project = rt.projects.by_key(key)
+    prio = {o: rt.tasks.find(project, "transparent", o, by="external_id").priority
+            for o in (detail["order_id"], second, r.json()["order_id"])}
+    assert list(prio.values()) == [0, 3, 3]
 
 
 def test_companies_are_apart(client, keys):
@@ -141,8 +147,8 @@ def test_companies_are_apart(client, keys):
                  "thumbnails: thumbnails are not supported yet by vidmill", id="thumbnails"),
     pytest.param({"notifications": [{"email": "not-an-email"}]}, "notifications", "notifications[0].email:",
                  id="email"),
-    pytest.param({"notifications": [{"callback_url": "http://127.0.0.1:9/a"}, {"callback_url": "http://127.0.0.1:9/b"}]},
-                 "notifications", "notifications: at most one callback_url", id="two-callbacks"),
+    pytest.param({"notifications": [{"callback_url": "http://127.0.0.1:9/a"}, {"callback_url": "ftp://127.0.0.1/b"}]},
+                 "notifications", "notifications[1].callback_url:", id="second-callback-scheme"),
     pytest.param({"surprise": 1}, "surprise", "surprise: unknown field", id="unknown"),
 ])
 def test_bad_orders_in_drf_shape(client, keys, change, field, message):

@@ -43,3 +43,23 @@ def streams(path) -> dict:
                 out["audio"] = {"codec": s.codec_context.name, "channels": s.codec_context.channels,
                                 "sample_rate": s.codec_context.sample_rate}
         return out
+
+
+def macroblock_qps(path) -> list[tuple[str, dict[int, int]]]:
+    """Per decoded frame: (picture type, {QP: macroblocks}), from the H.264 decoder's own export of the QP it
+    used for every macroblock (``export_side_data venc_params``: libavutil's AVVideoEncParams, read as the
+    struct it is: nb_blocks, blocks_offset, block_size, type, qp, delta_qp[4][2]; each block src_x, src_y,
+    w, h, delta_qp)."""
+    import struct
+    from collections import Counter
+
+    out = []
+    with av.open(str(path)) as c:
+        stream = c.streams.video[0]
+        stream.codec_context.options = {"export_side_data": "venc_params"}
+        for frame in c.decode(stream):
+            (data,) = [bytes(sd) for sd in frame.side_data if "VIDEO_ENC_PARAMS" in str(sd.type)]
+            blocks, offset, size, _kind, qp = struct.unpack_from("=I4xQQiI", data, 0)
+            qps = Counter(qp + struct.unpack_from("=4ii", data, offset + i * size)[4] for i in range(blocks))
+            out.append(({1: "I", 2: "P", 3: "B"}.get(int(frame.pict_type), "?"), dict(qps)))
+    return out

@@ -29,6 +29,9 @@ def test_doctor_reports_engine_and_database(tmp_path):
     assert report["encoders"]["libx264"] and report["encoders"]["libvpx-vp9"]
     assert report["database"]["ok"] is True
     assert report["data_dir"] == str(tmp_path.resolve())
+    # this box has no NVIDIA GPU: the trial encode fails, so Octet jobs run x264
+    nvenc = report["h264_nvenc"]
+    assert (nvenc["works"], nvenc["used"], nvenc["setting"]) == (False, False, "auto") and nvenc["detail"]
 
 
 def test_doctor_fails_on_a_broken_database(tmp_path):

@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 import time
 
+import av
 import httpx
 import pytest
 
-from tests.integration.helpers import streams
+from tests.integration.helpers import macroblock_qps, streams
 from tests.servers import VidmillServer
 from tests.storage_servers import MotoS3
 
@@ -99,3 +100,85 @@ def test_audio_only_when_opted_in(octet_server, moto, origin, tmp_path):
     facts = streams(_object(moto, "with-audio/a.mp4", tmp_path))
     assert facts["video"]["width"] == 320 and facts["video"]["height"] == 180
     assert facts["audio"]["codec"] == "aac"
+
+
+def test_constqp_puts_every_macroblock_at_the_asked_qp(octet_server, moto, origin, tmp_path):
+    """rc constqp is x264's constant-quantizer mode: the decoder reports QP 30 for every macroblock of every
+    I, P and B frame. The same job's rc vbr cq 30 output (CRF) spreads its QPs: the check tells them apart."""
+    outputs = [{"codec": "h264", "resolution": "320x180", "dest_path": "qp/constqp.mp4", "rc": "constqp", "qp": 30},
+               {"codec": "h264", "resolution": "320x180", "dest_path": "qp/cq.mp4", "rc": "vbr", "cq": 30}]
+    with httpx.Client(base_url=octet_server.url, headers={"Authorization": f"Bearer {KEY}"}, timeout=30) as c:
+        r = c.post("/v0/jobs/create", json=_job(origin, moto, outputs))
+        done = _wait(c, r.json()["job_id"])
+    assert done["status"] == "complete", done
+    path = _object(moto, "qp/constqp.mp4", tmp_path)
+    # no NVIDIA GPU on this box: the trial encode failed (the server said so when it started), so x264 made
+    # it (its SEI names it and its mode)
+    assert "h264_nvenc: not used (Cannot load libcuda.so.1): Octet jobs encode with libx264" in \
+        octet_server.log.read_text()
+    assert b"x264 - core" in path.read_bytes() and b" rc=cqp " in path.read_bytes()
+    frames = macroblock_qps(path)
+    assert {kind for kind, _ in frames} == {"I", "P", "B"}
+    assert all(set(qps) == {30} for _, qps in frames), [q for q in frames if set(q[1]) != {30}][:3]
+    spread = {qp for _, qps in macroblock_qps(_object(moto, "qp/cq.mp4", tmp_path)) for qp in qps}
+    assert len(spread) > 5, spread
+    print(f"constqp 30: {len(frames)} frames, {sum(sum(q.values()) for _, q in frames)} macroblocks, all at QP 30; "
+          f"cq 30: QPs {min(spread)}-{max(spread)}")
+
+
+def test_cbr_keeps_every_second_within_its_vbv_buffer(octet_server, moto, origin, tmp_path):
+    """rc cbr: -b:v = -maxrate = bitrate with a one-second VBV buffer, so no second of video carries more than
+    the buffer plus one second at the rate (2 x 400 kbps), and the whole file is within 10% of the rate."""
+    outputs = [{"codec": "h264", "resolution": "640x360", "dest_path": "cbr/400.mp4", "rc": "cbr",
+                "bitrate_kbps": 400}]
+    with httpx.Client(base_url=octet_server.url, headers={"Authorization": f"Bearer {KEY}"}, timeout=30) as c:
+        r = c.post("/v0/jobs/create", json=_job(origin, moto, outputs))
+        done = _wait(c, r.json()["job_id"])
+    assert done["status"] == "complete", done
+    path = _object(moto, "cbr/400.mp4", tmp_path)
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        packets = [(float(p.pts * stream.time_base), p.size) for p in container.demux(stream) if p.size]
+    end = max(t for t, _ in packets)
+    windows = [sum(size for t, size in packets if start <= t < start + 1) * 8 / 1000
+               for start in [i / 10 for i in range(int((end - 1) * 10) + 1)]]
+    assert max(windows) <= 2 * 400, max(windows)
+    measured = path.stat().st_size * 8 / 1000 / streams(path)["duration"]
+    assert abs(measured - 400) / 400 <= 0.10, measured
+    print(f"cbr 400: {measured:.0f} kbps overall, busiest second {max(windows):.0f} kbit")
+
+
+def test_nvenc_failing_at_encode_time_falls_back_to_x264(moto, origin, tmp_path, monkeypatch, caplog):
+    """If the trial encode said yes but h264_nvenc then fails (this box has no NVIDIA GPU: the trial is made
+    to lie here), the job is encoded by x264, says so in the task's warnings and the log, and the process
+    stops trying NVENC."""
+    import logging
+
+    from tests.api.conftest import LiveApp
+    from vidmill.config import Settings
+    from vidmill.engine import ffmpeg
+    from vidmill.runtime import Runtime
+
+    monkeypatch.setattr(ffmpeg, "nvenc_status", lambda: (True, "ok"))
+    monkeypatch.setattr(ffmpeg, "_hw_failed", {})
+    monkeypatch.setattr(ffmpeg, "_hw_logged", False)
+    caplog.set_level(logging.INFO, logger="vidmill")
+    rt = Runtime(Settings(data_dir=tmp_path, api_key=KEY, allow_private_networks=True, octet_s3_endpoint=moto.endpoint,
+                          storage_plain_http_hosts=moto.endpoint.split("://", 1)[1]))
+    outputs = [{"codec": "h264", "resolution": "320x180", "dest_path": "fallback/a.mp4", "rc": "constqp", "qp": 28}]
+    with LiveApp(rt) as app, httpx.Client(base_url=app.url, headers={"Authorization": f"Bearer {KEY}"},
+                                          timeout=30) as c:
+        first = c.post("/v0/jobs/create", json=_job(origin, moto, outputs)).json()["job_id"]
+        done = _wait(c, first)
+        assert done["status"] == "complete", done
+        second = c.post("/v0/jobs/create", json=_job(origin, moto, outputs)).json()["job_id"]
+        assert _wait(c, second)["status"] == "complete"
+    rt.stop()
+    assert "h264_nvenc passed the trial encode" in caplog.text
+    (warning,) = [w for w in rt.tasks.get(first).warnings if "h264_nvenc" in w["message"]]
+    assert warning["message"].startswith("h264_nvenc failed at encode time (") and "encoded in software" in warning["message"]
+    assert "h264_nvenc failed at encode time" in caplog.text
+    assert not [w for w in rt.tasks.get(second).warnings if "h264_nvenc" in w["message"]]  # not tried again
+    frames = macroblock_qps(_object(moto, "fallback/a.mp4", tmp_path))
+    assert all(set(qps) == {28} for _, qps in frames)
+    print("fallback warning:", warning["message"])

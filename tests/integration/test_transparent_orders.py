@@ -86,7 +86,8 @@ def test_order_from_ftp_to_ftp_with_two_profiles(te_server, ftp, inbox, receiver
         body = {"priority": 5, "origin": f"ftp://{login}/in/trailer.mp4",
                 "destinations": [f"ftp://{login}/out/"],
                 "notifications": [{"email": "correo@tuservidor.com"},
-                                  {"callback_url": f"{receiver.url}?d=te-order"}],
+                                  {"callback_url": f"{receiver.url}?d=te-order"},
+                                  {"callback_url": f"{receiver.url}?d=te-order-2", "email": None}],
                 "jobs": [{"label": "prioridad alta", "filename": "nombre.mp4", "profile_id": small["id"]},
                          {"label": "prioridad media", "filename": "nombre2.webm", "profile_id": webm["id"]}]}
         r = client.post(f"/v1/media/{COMPANY}/transcode/", data={"order": json.dumps(body)})
@@ -125,9 +126,13 @@ def test_order_from_ftp_to_ftp_with_two_profiles(te_server, ftp, inbox, receiver
     # the callback (the order detail as JSON) and the e-mail arrive
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not (inbox.messages and
-                                                any(c.path == "/hook?d=te-order" for c in receiver.calls)):
+                                                any(c.path == "/hook?d=te-order" for c in receiver.calls) and
+                                                any(c.path == "/hook?d=te-order-2" for c in receiver.calls)):
         time.sleep(0.2)
     (hook,) = [c for c in receiver.calls if c.path == "/hook?d=te-order"]
+    # every notification's callback_url is called, with the same body
+    (hook2,) = [c for c in receiver.calls if c.path == "/hook?d=te-order-2"]
+    assert json.loads(hook2.body) == json.loads(hook.body)
     assert hook.headers["Content-Type"] == "application/json"
     sent = json.loads(hook.body)
     assert sent["order_id"] == order_id and sent["status"] == "FINISHED"

@@ -240,3 +240,25 @@ def test_a_finished_run_cannot_write_again(env):
     with pytest.raises(LeaseLost):
         jobs.progress(c.job_id, "w", 10.0)  # a straggling progress write after the end
     assert tasks.get(token).percent == 100.0
+
+
+def test_a_source_over_4_gib_keeps_its_size(env):
+    """source_size is a 64-bit column: 5 GiB (above both 2**31 and 2**32) is stored and read back exactly."""
+    db, project, tasks, jobs = env
+    token = tasks.create(project)
+    view = tasks.start(token, _query())
+    five_gib = 5 * 1024**3
+    jobs.update_task_facts(view.id, source_size=five_gib)
+    assert tasks.get(token).source_size == five_gib
+
+
+def test_jobs_of_higher_priority_tasks_are_claimed_first_then_the_oldest(env):
+    db, project, tasks, jobs = env
+    low = tasks.submit(project, _query(2, callback=False), dialect="qencode")
+    high = tasks.submit(project, _query(2, callback=False), dialect="qencode", priority=3)
+    later_low = tasks.submit(project, _query(1, callback=False), dialect="qencode")
+    assert (low.priority, high.priority) == (0, 3)
+    order = []
+    while (c := jobs.claim("w1")) is not None:
+        order.append((c.task_id, c.index))
+    assert order == [(high.id, 0), (high.id, 1), (low.id, 0), (low.id, 1), (later_low.id, 0)]

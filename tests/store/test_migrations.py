@@ -94,6 +94,34 @@ def test_outbox_rows_from_0001_survive_the_move_to_neutral_events(fresh_url):
         database.dispose()
 
 
+def test_tasks_from_0004_get_priority_0_and_room_for_sizes_over_2_gib(fresh_url):
+    """0005: existing tasks keep their size and get priority 0; a 5 GiB source size then fits (a 32-bit
+    column said "integer out of range" on PostgreSQL); the downgrade goes back to 0004's columns."""
+    database = Database(fresh_url)
+    config = alembic_config(url=fresh_url)
+    try:
+        command.upgrade(config, "0004_i8_dialects")
+        with database.engine.begin() as conn:
+            conn.exec_driver_sql("INSERT INTO projects (id, name, callback_secret, created_at) "
+                                 "VALUES (1, 'p', 's', '2026-01-01 00:00:00')")
+            conn.exec_driver_sql(
+                "INSERT INTO tasks (id, token, project_id, dialect, status, percent, error, warnings, source_size, "
+                "created_at, updated_at) VALUES (1, 't', 1, 'qencode', 'completed', 100, 0, '[]', 7826953, "
+                "'2026-01-01 00:00:00', '2026-01-01 00:00:00')")
+        command.upgrade(config, "0005_priority_bigsizes")
+        assert _diffs(database) == []
+        with database.engine.begin() as conn:
+            assert conn.exec_driver_sql("SELECT priority, source_size FROM tasks").one() == (0, 7826953)
+            conn.exec_driver_sql(f"UPDATE tasks SET source_size = {5 * 1024**3}")
+            assert conn.exec_driver_sql("SELECT source_size FROM tasks").scalar() == 5 * 1024**3
+            conn.exec_driver_sql("UPDATE tasks SET source_size = 7826953")
+        command.downgrade(config, "0004_i8_dialects")
+        columns = {c["name"]: c for c in inspect(database.engine).get_columns("tasks")}
+        assert "priority" not in columns and "BIGINT" not in str(columns["source_size"]["type"]).upper()
+    finally:
+        database.dispose()
+
+
 def test_migrate_twice_is_a_no_op(db):
     with db.tx() as s:
         s.add(Project(name="kept", callback_secret="s"))

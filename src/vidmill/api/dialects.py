@@ -96,16 +96,17 @@ def json_object(raw: bytes | str, name: str = "body") -> dict[str, Any]:
     return data
 
 
-def vet_query(query: Query, settings, *, index_lone_destination: bool = True) -> None:
+def vet_query(query: Query, settings, *, index_lone_destination: bool = True, callbacks=()) -> None:
     """Refuse at once what the fetch, the upload or the callback would refuse later (scheme, URL shape, the
     SSRF guard): ``QueryError`` named by the query's field path (``source``, ``callback_url``,
-    ``format[0].destination[1]``), which each dialect renames to its own. DNS failures pass: they may heal."""
+    ``format[0].destination[1]``), which each dialect renames to its own. DNS failures pass: they may heal.
+    ``callbacks``: more callback URLs of the task than the query's own (vetted as ``callback_url``)."""
     checks = []
     if query.source:
         checks.append(("source", lambda: sources.vet(query.source, settings=settings)))
-    if query.callback_url:
-        checks.append(("callback_url", lambda: check_url(query.callback_url,
-                                                         allow_private=settings.allow_private_networks)))
+    for url in dict.fromkeys([query.callback_url, *callbacks]):
+        if url:
+            checks.append(("callback_url", lambda u=url: check_url(u, allow_private=settings.allow_private_networks)))
     for i, fmt in enumerate(query.format):
         for j, dest in enumerate(fmt.destination or []):
             target = destinations.Target.from_dict(dest.model_dump())

@@ -23,7 +23,7 @@ from vidmill.errors import NotFound, QueryError, UnsupportedField
 
 log = logging.getLogger("vidmill.api.octet")
 DIALECT = "octet"
-ALLOWED_FIELDS = frozenset({"no_audio"})
+ALLOWED_FIELDS = frozenset({"no_audio", "constant_qp", "constant_bitrate", "hardware", "hardware_preset"})
 
 
 class OctetError(Exception):

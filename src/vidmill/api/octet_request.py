@@ -3,11 +3,13 @@
 Octet's outputs use NVENC's vocabulary (presets, ``rc`` modes, ``cq``/``qp``). vidmill runs x264, so each
 name maps onto what x264 does with the same meaning (README "Octet v0" has the table):
 
-- ``rc`` constqp: every frame at QP ``qp`` (x264 ``qpmin = qpmax = qp``; no bitrate target);
+- ``rc`` constqp: every frame at QP ``qp`` (x264's constant-quantizer mode ``-qp``, I/P/B alike; no bitrate);
   vbr: average bitrate ``bitrate_kbps`` (ABR), or constant quality ``cq`` (CRF) capped at ``bitrate_kbps``
   through the VBV when both are given; vbr_hq: the same in two passes when there is a bitrate;
-  cbr: ``bitrate_kbps`` with ``maxrate = minrate = bitrate`` and a one-second VBV buffer; cbr_hq: two passes.
+  cbr: ``bitrate_kbps`` with ``maxrate = bitrate`` and a one-second VBV buffer; cbr_hq: two passes.
   No ``rc``: NVENC's own rule: ``qp`` alone means constqp, otherwise vbr.
+- Where the host's ``h264_nvenc`` passed vidmill's trial encode, it runs instead, with NVENC's own names for
+  all of the above (``engine/nvenc.py``); the query asks for it with ``hardware`` and ``hardware_preset``.
 - presets: slow/medium/fast keep their x264 names; hq = medium, hp = veryfast; the low-latency ones
   pick the speed of their twin (ll = fast, llhq = medium, llhp = veryfast): files are for VOD, so no
   zero-latency tuning.
@@ -134,8 +136,7 @@ def rate_fields(o: Output, i: int) -> dict:
             bad = "bitrate_kbps" if o.bitrate_kbps is not None else "cq"
             raise QueryError(f"{where}.{bad}: rc constqp encodes at a constant QP; give qp, not {bad}",
                              field=f"{where}.{bad}")
-        qp = o.qp if o.qp is not None and o.qp >= 0 else DEFAULT_CONSTQP
-        return {"vcp": {"qmin": qp, "qmax": qp}}
+        return {"constant_qp": o.qp if o.qp is not None and o.qp >= 0 else DEFAULT_CONSTQP}
     if o.qp is not None and o.qp >= 0:
         raise QueryError(f"{where}.qp: qp is the constant QP of rc constqp; rc {rc} takes cq or bitrate_kbps",
                          field=f"{where}.qp")
@@ -145,8 +146,7 @@ def rate_fields(o: Output, i: int) -> dict:
         if o.cq is not None:
             raise QueryError(f"{where}.cq: cq is the target quality of rc vbr; rc {rc} keeps the bitrate",
                              field=f"{where}.cq")
-        mbps = o.bitrate_kbps / 1000  # x264's max_rate/min_rate/bufsize are in Mbps in vidmill's vocabulary
-        out: dict = {"bitrate": o.bitrate_kbps, "vcp": {"max_rate": mbps, "min_rate": mbps, "bufsize": mbps}}
+        out: dict = {"bitrate": o.bitrate_kbps, "constant_bitrate": True}
         if rc == "cbr_hq":
             out["two_pass"] = True
         return out
@@ -173,6 +173,9 @@ def to_query(job: Job, *, s3_endpoint: str | None = None) -> tuple[Query, dict]:
         vcp = dict(rate.pop("vcp", {}))
         if o.preset:
             vcp["preset"] = PRESETS[o.preset]
+            fmt_preset = {"hardware_preset": o.preset}
+        else:
+            fmt_preset = {}
         if o.scale_interp_algo:
             vcp["sws_flags"] = SCALERS[o.scale_interp_algo]
         if o.coder:
@@ -180,9 +183,10 @@ def to_query(job: Job, *, s3_endpoint: str | None = None) -> tuple[Query, dict]:
         level = LEVELS.get(o.level) if o.level else None
         if level:
             vcp["level"] = level
-        fmt: dict = {"output": "mp4", "video_codec": "libx264", **size_fields(o.resolution), **rate,
+        fmt: dict = {"output": "mp4", "video_codec": "libx264", "hardware": True, **size_fields(o.resolution), **rate,
                      "destination": {"url": s3_url(s3_endpoint, d.region, d.bucket, key),
                                      "key": d.creds.access_key_id, "secret": d.creds.secret_access_key}}
+        fmt.update(fmt_preset)
         if o.profile:
             fmt["profile"] = o.profile
         if vcp:

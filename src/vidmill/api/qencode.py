@@ -232,7 +232,9 @@ def _status(request: Request, form: dict[str, str]) -> JSONResponse:
     if not tokens:
         raise QencodeError(BAD_TOKENS, "Task_tokens field value does not pass validation")
     rt = _rt(request)
-    views = rt.tasks.get_many(tokens)
+    # no key, as in Qencode: so it answers for Qencode tasks only; an Octet job id or a TransparentEdge
+    # order's token is as unknown here as a token that does not exist
+    views = rt.tasks.get_many(tokens, dialect="qencode")
     settings = rt.settings
     return ok(statuses={t: render_status(views[t], settings) for t in tokens if t in views})
 

@@ -33,8 +33,8 @@ from vidmill.api.dialects import (AuthInvalid, AuthMissing, BodyError, bearer_pr
                                   read_body, vet_query)
 from vidmill.api.forms import BadForm, BodyTooLarge, read_form
 from vidmill.api.transparent_render import render_detail, render_item
-from vidmill.api.transparent_request import (ProfileBody, ProfilePatch, parse_order, parse_settings, to_query,
-                                             validation_error)
+from vidmill.api.transparent_request import (ProfileBody, ProfilePatch, parse_order, parse_settings, task_priority,
+                                             to_query, validation_error)
 from vidmill.config import API_KEY_RE
 from vidmill.core.projects import ProjectRef
 from vidmill.core.query import Query, check_supported
@@ -160,19 +160,20 @@ def _new_order_id(rt) -> str:
     raise RuntimeError("no free order id")
 
 
-def _submit(rt, project: ProjectRef, query: Query, data: dict):
+def _submit(rt, project: ProjectRef, query: Query, data: dict, priority: int = 0):
     try:
         check_supported(query)
     except UnsupportedField as exc:
         msg = exc.message.replace("format[", "jobs[")
         raise field_error("origin" if (exc.field or "").startswith("source") else "jobs", msg) from None
     try:  # after the support policy: a scheme not supported yet is refused by it, not by a missing module
-        vet_query(query, rt.settings)
+        vet_query(query, rt.settings, callbacks=data.get("notify_urls") or ())
     except QueryError as exc:
         field = {"source": "origin", "callback_url": "notifications"}.get(exc.field or "", "destinations")
         raise field_error(field, exc.message.replace("source:", "origin:", 1)
                           .replace("callback_url:", "notifications:", 1)) from None
-    view = rt.tasks.submit(project, query, dialect=DIALECT, external_id=_new_order_id(rt), dialect_data=data)
+    view = rt.tasks.submit(project, query, dialect=DIALECT, external_id=_new_order_id(rt), dialect_data=data,
+                           priority=priority)
     rt.executor.submit()
     rt.deliverer.wake.set()
     return view
@@ -195,7 +196,7 @@ def _create(request: Request, project: ProjectRef, body: dict) -> JSONResponse:
                                       "a TransparentEdge job makes one")
         profiles[p.id] = (p.name, p.formats[0])
     query, data = to_query(order, profiles)
-    view = _submit(rt, project, query, data)
+    view = _submit(rt, project, query, data, task_priority(order))
     return JSONResponse(render_detail(view), status_code=201)
 
 
@@ -239,7 +240,7 @@ def _relaunch(request: Request, project: ProjectRef, order_id: str) -> JSONRespo
     rt = _rt(request)
     old = _order(rt, project, order_id)
     query = Query.model_validate(old.query)
-    view = _submit(rt, project, query, dict(old.dialect_data or {}))
+    view = _submit(rt, project, query, dict(old.dialect_data or {}), old.priority)  # the same order again
     return JSONResponse(render_detail(view), status_code=201)
 
 

@@ -125,10 +125,9 @@ def to_query(order: Order, profiles: dict[int, tuple[str, dict]]) -> tuple[Query
                  **({"key": user} if user else {}), **({"secret": pw} if pw else {})}
                 for url, user, pw in dests]
         formats.append(fmt)
-    callbacks = [n.callback_url for n in order.notifications if n.callback_url]
-    if len(callbacks) > 1:
-        raise QueryError("notifications: at most one callback_url per order (any number of emails)",
-                         field="notifications")
+    # the seed's transcodingnotification_set is a list, each entry with its own callback_url: every one is
+    # called (the first is the task's callback URL, the others extra outbox targets)
+    callbacks = list(dict.fromkeys(n.callback_url for n in order.notifications if n.callback_url))
     body: dict = {"source": order.origin, "format": formats}
     if callbacks:
         body["callback_url"] = callbacks[0]
@@ -144,8 +143,17 @@ def to_query(order: Order, profiles: dict[int, tuple[str, dict]]) -> tuple[Query
         "uploads": [{"url": url, "protocol": protocol(url), "user": user} for url, user, _ in dests],
         "notifications": [{"callback_url": n.callback_url, "email": n.email} for n in order.notifications],
         "notify_emails": list(dict.fromkeys(n.email for n in order.notifications if n.email)),  # outbox targets
+        "notify_urls": callbacks,  # outbox targets too
         "jobs": [{"profile": {"id": j.profile_id, "name": profiles[j.profile_id][0]}, "filename": j.filename,
                   "label": j.label} for j in order.jobs],
         "priority": order.priority,
     }
     return query, data
+
+
+DEFAULT_PRIORITY = 5  # an order that says nothing runs level with every other dialect's tasks
+
+
+def task_priority(order: Order) -> int:
+    """vidmill's neutral priority (0: every dialect's default; higher runs first) of an order's 0-10."""
+    return order.priority - DEFAULT_PRIORITY

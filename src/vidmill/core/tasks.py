@@ -66,6 +66,7 @@ class TaskView:
     dialect_data: dict | None = None
     created_at: datetime | None = None
     finished_at: datetime | None = None
+    priority: int = 0
 
 
 def task_view(session, task: Task, *, deliveries: bool = True) -> TaskView:
@@ -81,7 +82,7 @@ def task_view(session, task: Task, *, deliveries: bool = True) -> TaskView:
         [DeliveryView(r.id, r.event, r.channel, r.target, r.state, r.attempts, r.last_status, r.last_error,
                       r.next_try, r.delivered_at, r.given_up_at) for r in rows],
         task.external_id, dict(task.dialect_data) if task.dialect_data is not None else None,
-        task.created_at, task.finished_at,
+        task.created_at, task.finished_at, task.priority or 0,
     )
 
 
@@ -134,11 +135,12 @@ class Tasks:
             return self._queue(s, task, query, payload)
 
     def submit(self, project: ProjectRef, query: Query, *, dialect: str, external_id: str | None = None,
-               dialect_data: dict | None = None, payload: str | None = None) -> TaskView:
-        """Create and start a task in one transaction (dialects with no separate create step)."""
+               dialect_data: dict | None = None, payload: str | None = None, priority: int = 0) -> TaskView:
+        """Create and start a task in one transaction (dialects with no separate create step). Jobs of a
+        task with a higher ``priority`` are claimed first (0: the default of every dialect)."""
         with self.db.tx() as s:
             task = Task(token=secrets.token_hex(16), project_id=project.id, dialect=dialect, status="created",
-                        warnings=[], external_id=external_id, dialect_data=dialect_data)
+                        warnings=[], external_id=external_id, dialect_data=dialect_data, priority=priority)
             s.add(task)
             s.flush()
             return self._queue(s, task, query, payload)
@@ -188,9 +190,13 @@ class Tasks:
                 raise NotFound("task token not found")
             return task_view(s, task)
 
-    def get_many(self, tokens: list[str]) -> dict[str, TaskView]:
+    def get_many(self, tokens: list[str], *, dialect: str | None = None) -> dict[str, TaskView]:
+        """Tasks by token; with ``dialect``, only those made through it (others are as unknown as no task)."""
         with self.db.tx(readonly=True) as s:
-            rows = s.scalars(select(Task).where(Task.token.in_(tokens))).all()
+            q = select(Task).where(Task.token.in_(tokens))
+            if dialect is not None:
+                q = q.where(Task.dialect == dialect)
+            rows = s.scalars(q).all()
             return {t.token: task_view(s, t) for t in rows}
 
     def _owned(self, s, token: str, project_id: int | None) -> Task:

@@ -130,6 +130,8 @@ class VideoEncoder(ABC):
 
     name: ClassVar[str]
     pix_fmts: ClassVar[tuple[str, ...]] = ("yuv420p", "yuv422p", "yuv444p", "yuvj420p", "yuvj422p", "yuv420p10le")
+    runs_passes: ClassVar[bool] = True  # two_pass is two FFmpeg runs (a first pass writing stats)
+    hardware: ClassVar[bool] = False  # runs on a device (a GPU) rather than the CPU
 
     def __init__(self, fmt, warn: Warn):
         self.fmt, self.vcp, self.warn = fmt, fmt.video_codec_parameters, warn

@@ -6,12 +6,16 @@ Every answer is cached for the life of the process: the binary does not change u
 
 from __future__ import annotations
 
+import logging
 import re
 import subprocess
+import threading
 from functools import cache
 from pathlib import Path
 
 import imageio_ffmpeg
+
+log = logging.getLogger("vidmill.engine")
 
 # "ffmpeg version 9.0.2-17-g2a571b6068-20260930 Copyright ..." (static builds append git describe + date).
 _VERSION_RE = re.compile(r"^ffmpeg version n?(\d+(?:\.\d+)+|\S+)", re.MULTILINE)
@@ -83,3 +87,58 @@ def nvenc_status() -> tuple[bool, str]:
     lines = [re.sub(r"^\[[^\]]*@ 0x[0-9a-f]+\] ", "", line.strip()) for line in proc.stderr.splitlines()
              if line.strip()]
     return False, (lines[0] if lines else f"trial encode exited with {proc.returncode}")[:200]
+
+
+# ``-h encoder=NAME``: "  -multipass   <int> ..." option rows, each followed by "     fullres  2 ..." value rows
+_OPTION_RE = re.compile(r"^  (-[A-Za-z0-9_:-]+)\s")
+_VALUE_RE = re.compile(r"^ {4,}([A-Za-z0-9_]+)\s")
+
+
+@cache
+def encoder_options(name: str) -> dict[str, frozenset[str]]:
+    """The options an encoder of this build lists, each with its named values (``{"-preset": {"p4", "slow",
+    ...}, "-multipass": {...}}``): what differs between FFmpeg releases (h264_nvenc's presets came and went)."""
+    try:
+        text = _run_info("-hide_banner", "-h", f"encoder={name}")
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    options: dict[str, set[str]] = {}
+    current = None
+    for line in text.splitlines():
+        if m := _OPTION_RE.match(line):
+            current = options.setdefault(m.group(1), set())
+        elif current is not None and (m := _VALUE_RE.match(line)):
+            current.add(m.group(1))
+    return {k: frozenset(v) for k, v in options.items()}
+
+
+_hw_lock = threading.Lock()
+_hw_failed: dict[str, str] = {}  # hardware encoders that failed at encode time in this process: name -> why
+_hw_logged = False
+
+
+def hardware_encoders(enabled: bool = True) -> dict[str, dict[str, frozenset[str]]]:
+    """The hardware encoders this process may run (name -> :func:`encoder_options`): those that passed the trial
+    encode (cached for the process) and have not failed at encode time since. ``enabled`` False (the
+    ``VIDMILL_NVENC=off`` setting): none. The outcome is logged once per process."""
+    global _hw_logged
+    if not enabled:
+        return {}
+    works, why = nvenc_status()
+    with _hw_lock:
+        if not _hw_logged:
+            _hw_logged = True
+            if works:
+                log.info("h264_nvenc passed the trial encode: formats asking for hardware encode with it")
+            else:
+                log.info("h264_nvenc not used (%s): libx264 encodes every H.264 output", why)
+        if not works or "h264_nvenc" in _hw_failed:
+            return {}
+    return {"h264_nvenc": encoder_options("h264_nvenc")}
+
+
+def hardware_failed(name: str, why: str) -> None:
+    """``name`` passed the trial but failed at encode time: this process stops using it."""
+    with _hw_lock:
+        _hw_failed[name] = why
+    log.warning("%s failed at encode time (%s): this process encodes with software from now on", name, why)

@@ -11,10 +11,13 @@ from typing import ClassVar
 
 from vidmill.engine.codecs import VideoEncoder, Warn
 from vidmill.engine.h26x import X264, X265
+from vidmill.engine.nvenc import Nvenc
 from vidmill.engine.vpx import Vp8, Vp9
 from vidmill.errors import QueryError, UnsupportedField
 
 VIDEO_ENCODERS: dict[str, type[VideoEncoder]] = {c.name: c for c in (X264, X265, Vp9, Vp8)}
+# software encoder -> the hardware encoder a format asking for ``hardware`` runs instead, where it works
+HARDWARE_ENCODERS: dict[str, type[VideoEncoder]] = {"libx264": Nvenc}
 FDK_FALLBACK_MESSAGE = "libfdk_aac is not available; encoded with FFmpeg's native AAC encoder"
 
 
@@ -29,12 +32,17 @@ class EncodedOutput:
         # Never from user strings; the index keeps formats sharing one workdir apart.
         return workdir / f"{self.stem}-{index}.{self.name}"
 
-    def video_encoder(self, fmt, warn: Warn, field: str) -> VideoEncoder:
+    def video_encoder(self, fmt, warn: Warn, field: str, hardware=None) -> VideoEncoder:
+        """The format's encoder; ``hardware`` (encoder name -> the options its build lists) holds the
+        hardware encoders detected working on this host, run for formats that ask for ``hardware``."""
         codec = fmt.video_codec or self.video_codecs[0]
         if codec not in VIDEO_ENCODERS:
             raise UnsupportedField(f"{field}: {codec} is not supported yet by vidmill", field=field)
         if codec not in self.video_codecs:
             raise QueryError(f"{field}: {codec} cannot go into a {self.name} output", field=field)
+        hw = HARDWARE_ENCODERS.get(codec)
+        if fmt.hardware and hw is not None and hardware and hw.name in hardware:
+            return hw(fmt, warn, hardware[hw.name])
         return VIDEO_ENCODERS[codec](fmt, warn)
 
     def audio_encoder(self, requested: str | None, warn: Warn) -> str:

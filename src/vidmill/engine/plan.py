@@ -135,6 +135,7 @@ class Plan:
     write_files: dict[Path, bytes] = field(default_factory=dict)
     main: Path | None = None
     finish: Callable[[Path], list[Notice]] | None = None
+    hardware_encoder: str | None = None  # the hardware encoder the steps run (None: software only)
 
     def __post_init__(self):
         if self.main is None and self.outputs and self.outputs[0].files:
@@ -185,12 +186,13 @@ def expected_duration(fmt, info, field_prefix: str) -> float | None:
 
 
 def plan_output(fmt, *, source: Path, info, workdir: Path, ffmpeg: str, index: int, upscale: bool,
-                decision: UpscaleDecision | None = None, probe_json: dict | None = None) -> Plan:
+                decision: UpscaleDecision | None = None, probe_json: dict | None = None,
+                hardware: dict[str, dict[str, frozenset[str]]] | None = None) -> Plan:
     """Plan format ``index`` of a query.
 
     ``decision`` comes from :func:`decide_upscale` over the whole query; without it the format is judged
     alone (larger than the source with ``upscale`` off: skipped). ``probe_json`` only matters for
-    ``metadata`` outputs.
+    ``metadata`` outputs. ``hardware``: the hardware encoders detected working (``ffmpeg.hardware_encoders``).
     """
     prefix = f"format[{index}]"
     notices: list[Notice] = []
@@ -232,7 +234,7 @@ def plan_output(fmt, *, source: Path, info, workdir: Path, ffmpeg: str, index: i
     frame = geo.geometry(fmt, info, source_size=decision.source_size)
     for note in frame.notes:
         warn(note, "aspect_ratio")
-    encoder = kind.video_encoder(fmt, warn, f"{prefix}.video_codec")
+    encoder = kind.video_encoder(fmt, warn, f"{prefix}.video_codec", hardware)
     two_pass = bool(fmt.two_pass)
     if two_pass and not fmt.bitrate:
         warn("two_pass needs a bitrate; encoded in one pass", "two_pass")
@@ -270,13 +272,13 @@ def plan_output(fmt, *, source: Path, info, workdir: Path, ffmpeg: str, index: i
 
     steps: list[Step] = []
     final_video = video
-    if two_pass:
+    if two_pass and encoder.runs_passes:
         log = workdir / f"pass-{index}"
         steps.append(Step([ffmpeg, *GLOBAL_ARGS, *inputs, "-map", "0:v:0", *common, *video,
                            *encoder.pass_args(1, log), "-an", *NULL_OUTPUT], duration, "pass 1 of 2"))
         final_video = video + encoder.pass_args(2, log)
     argv = [ffmpeg, *GLOBAL_ARGS, *inputs, *audio_in, *maps, *common, *final_video, *audio,
             *kind.mux_args(encoder), "-f", kind.muxer, str(out)]
-    steps.append(Step(argv, duration, "pass 2 of 2" if two_pass else "encode"))
+    steps.append(Step(argv, duration, "pass 2 of 2" if len(steps) else "encode"))
     return Plan(steps=steps, outputs=[PlannedOutput(index, 0, "file", [out], probe=out, user_tag=fmt.tag)],
-                notices=notices)
+                notices=notices, hardware_encoder=encoder.name if encoder.hardware else None)

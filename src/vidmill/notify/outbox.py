@@ -86,11 +86,12 @@ class Sender(Protocol):
 
 
 def targets(task: Task) -> list[tuple[str, str]]:
-    """Where a task's events go: (channel, target) pairs: its callback URL, and the e-mail addresses a dialect
-    recorded as ``dialect_data["notify_emails"]`` (TransparentEdge's notifications)."""
-    pairs = [(HTTP, task.callback_url)] if task.callback_url else []
-    emails = (task.dialect_data or {}).get("notify_emails") or []
-    return pairs + [(EMAIL, address) for address in emails]
+    """Where a task's events go: (channel, target) pairs: its callback URL and any more a dialect recorded as
+    ``dialect_data["notify_urls"]``, and the e-mail addresses recorded as ``dialect_data["notify_emails"]``
+    (TransparentEdge's notifications: a list, each with a callback URL and an e-mail)."""
+    data = task.dialect_data or {}
+    urls = dict.fromkeys(u for u in [task.callback_url, *(data.get("notify_urls") or [])] if u)
+    return [(HTTP, url) for url in urls] + [(EMAIL, address) for address in data.get("notify_emails") or []]
 
 
 def enqueue(session: Session, task: Task, event: str, **details) -> None:

@@ -61,8 +61,9 @@ class JobStore:
 
     # -- claiming ---------------------------------------------------------------------------
     def claim(self, owner: str, *, dead_owners: set[str] | None = None) -> Claimed | None:
-        """Take the oldest claimable job: queued, or active with a lapsed lease (its worker died),
-        or active under an owner known dead. Returns None when there is nothing to do."""
+        """Take a claimable job: queued, or active with a lapsed lease (its worker died), or active under an
+        owner known dead; of those, one of the highest-priority task, the oldest first. Returns None when
+        there is nothing to do."""
         now = utcnow()
         active = [s.value for s in ACTIVE_JOB]
         lapsed = and_(Job.status.in_(active), or_(Job.lease_until.is_(None), Job.lease_until < now))
@@ -70,9 +71,10 @@ class JobStore:
         if dead_owners:
             cond = or_(cond, and_(Job.status.in_(active), Job.lease_owner.in_(sorted(dead_owners))))
         with self.db.tx() as s:
-            q = select(Job).where(cond).order_by(Job.id).limit(1)
+            q = (select(Job).join(Task, Task.id == Job.task_id).where(cond)
+                 .order_by(Task.priority.desc(), Job.id).limit(1))
             if not self.db.is_sqlite:
-                q = q.with_for_update(skip_locked=True)
+                q = q.with_for_update(skip_locked=True, of=Job)
             job = s.scalars(q).first()
             if job is None:
                 return None

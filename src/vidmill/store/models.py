@@ -68,6 +68,8 @@ class Task(Base):
     # go without their credentials, notification targets); never secrets
     dialect_data: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     status: Mapped[str] = mapped_column(String(20), default="created", index=True)
+    # workers claim the jobs of higher-priority tasks first, then the oldest; 0 is every dialect's default
+    priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     percent: Mapped[float] = mapped_column(Float, default=0.0)
     query: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     payload: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -75,7 +77,7 @@ class Task(Base):
     error: Mapped[int] = mapped_column(Integer, default=0)
     error_description: Mapped[str | None] = mapped_column(Text, nullable=True)
     warnings: Mapped[list] = mapped_column(JSON, default=list)
-    source_size: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    source_size: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # bytes: sources pass 2 GiB
     duration: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)

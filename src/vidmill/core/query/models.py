@@ -25,6 +25,15 @@ class Format(_Rendition):
     # vidmill's own, not Qencode's: leave audio out of the output (Octet's default); Qencode requests
     # carrying it are refused by check_supported, dialects that need it allow it there
     no_audio: Flag = None
+    # vidmill's own too (Octet's NVENC-style rate control; refused for Qencode the same way):
+    # every frame at this quantizer (x264 -qp, NVENC -rc constqp), no bitrate target
+    constant_qp: _int(0, 51) = None
+    # ``bitrate`` as a constant bitrate: -b:v = -maxrate with a one-second VBV buffer (NVENC -rc cbr)
+    constant_bitrate: Flag = None
+    # run the host's hardware encoder for ``video_codec`` where one was detected working (h264_nvenc for
+    # libx264), at ``hardware_preset`` (NVENC's preset names); otherwise the software encoder runs
+    hardware: Flag = None
+    hardware_preset: _choice(("slow", "medium", "fast", "hp", "hq", "ll", "llhq", "llhp")) = None
     # streaming
     stream: _list(Stream, 1, 20) = None
     playlist_name: FileName = None

@@ -64,6 +64,8 @@ FORMAT_FIELD_DEFAULTS: dict[str, Any] = {
 }
 _GROUP_REASONS = {
     "no_audio": "no_audio is not part of the Qencode API (vidmill uses it for Octet jobs)",
+    **{f: f"{f} is not part of the Qencode API (vidmill uses it for Octet jobs)"
+       for f in ("constant_qp", "constant_bitrate", "hardware", "hardware_preset")},
     "stream": "streams (HLS/DASH renditions) are not supported yet by vidmill",
     "logo": "logo overlays are not supported yet by vidmill",
     "subtitles": "subtitles are not supported yet by vidmill",
