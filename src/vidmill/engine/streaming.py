@@ -372,7 +372,8 @@ def _intended_aspect(rung: Rung, info) -> tuple[Fraction, str]:
     if not r.resolution and (r.size_wh or (r.width and r.height)):
         return Fraction(rung.frame.width, rung.frame.height), "size" if r.size_wh else "width"
     bw, bh = geo.base_size(info, int(r.rotate) if r.rotate else None)
-    return Fraction(int(bw), int(bh)), "resolution" if r.resolution else "size"
+    field = "resolution" if r.resolution else "width" if r.width else "height" if r.height else "size"
+    return Fraction(int(bw), int(bh)), field
 
 
 def dash_aspect(rungs: list[Rung], info, prefix: str, has_streams: bool) -> None:
