@@ -12,6 +12,7 @@ import av
 import pytest
 
 from vidmill.core.query import check_supported, parse_query
+from tests.engine import bmff
 from vidmill.engine import probe as probing
 from vidmill.engine.streaming import filter_graph, media_playlist, per_stream
 from vidmill.errors import QueryError
@@ -122,7 +123,10 @@ def test_fmp4_hevc_single_folder_decodes_with_hvc1(tmp_path, media):
             assert c.streams.video[0].codec_context.codec_tag == "hvc1"
             frames = list(c.decode(video=0))
             assert frames and frames[0].key_frame
-        keys.append(packets(joined)[0][0])
+        t = bmff.track(wd / "video_1_init.mp4")
+        first = bmff.samples(segment, t.timescale)[0]
+        assert first[0] == first[1]  # the keyframe is presented at its decode time (negative offsets after it)
+        keys.append(round(first[1] + t.shift, 6))
     assert keys == [1.0, 3.0]  # keyframes on the segment boundaries (timestamps start at the 1 s offset)
 
 
@@ -260,3 +264,133 @@ def test_a_source_without_audio_makes_a_video_only_ladder(tmp_path, media):
     text = plan.main.read_text()
     assert "AUDIO=" not in text and 'CODECS="avc1.' in text and ",mp4a" not in text
     assert [d.kind for d in described] == ["manifest", "video"]
+
+
+# --- DASH: one display aspect ratio per ladder; the MPD's duration; A/V start of every rendition ------------
+
+
+def _dash_video_aspects(wd: Path, described) -> list[tuple[int, int, str, str]]:
+    out = []
+    for d in described:
+        if d.kind != "video":
+            continue
+        init = d.files[0]
+        k = init.stem.split("-")[1]
+        joined = wd / f".joined-{k}{init.suffix}"
+        joined.write_bytes(init.read_bytes() + sorted(wd.glob(f"chunk-{k}-*{init.suffix}"))[0].read_bytes())
+        v = next(s for s in probing.probe(joined)["streams"] if s["codec_type"] == "video")
+        out.append((v["width"], v["height"], v["display_aspect_ratio"], v["sample_aspect_ratio"]))
+        joined.unlink()
+    return out
+
+
+@pytest.mark.parametrize("output", ["advanced_dash", "webm_dash"])
+def test_dash_rungs_whose_rounded_sides_differ_share_the_display_aspect(tmp_path, media, output):
+    """426x240 beside 256x144 (16:9 rounded to even sides): FFmpeg's dash muxer refused these ("Conflicting
+    stream aspect ratios"); every rung now carries the source's 16:9 and a SAR that absorbs the rounding."""
+    plan, described, wd = make(tmp_path, media, {
+        "output": output, "segment_duration": 1, "duration": 2, "video_codec_parameters": FAST,
+        "stream": [{"resolution": 240}, {"resolution": 144}]})
+    # WebM stores a display size in whole pixels (427x240), MP4 the SAR itself
+    top = ("16:9", "640:639") if output == "advanced_dash" else ("427:240", "427:426")
+    assert _dash_video_aspects(wd, described) == [(426, 240, *top), (256, 144, "16:9", "1:1")]
+    mpd = plan.main.read_text()
+    assert 'par="16:9"' in mpd and 'sar="640:639"' in mpd  # the MPD says what the muxer was given
+
+
+def test_dash_ladder_from_a_239_to_1_source(tmp_path, media):
+    """A 1280x536 picture (2.39:1, cropped from the real trailer): 574x240 and 344x144, one DAR 160:67."""
+    import imageio_ffmpeg
+    import subprocess
+
+    source = tmp_path / "scope.mp4"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(media / SOURCE), "-t", "2",
+                    "-vf", "crop=1280:536", "-c:v", "libx264", "-preset", "veryfast", "-c:a", "copy", str(source)],
+                   check=True)
+    plan, described, wd = make(tmp_path, source.parent, {
+        "output": "advanced_dash", "segment_duration": 1, "video_codec_parameters": FAST,
+        "stream": [{"resolution": 240}, {"resolution": 144}]}, source=source.name)
+    aspects = _dash_video_aspects(wd, described)
+    assert [(w, h, dar) for w, h, dar, _ in aspects] == [(574, 240, "160:67"), (344, 144, "160:67")]
+    assert 'par="160:67"' in plan.main.read_text()
+
+
+def test_dash_rungs_of_different_shapes_are_refused_by_field(tmp_path, media):
+    with pytest.raises(QueryError) as err:
+        make(tmp_path, media, {"output": "advanced_dash", "duration": 1,
+                               "stream": [{"size": "640x360"}, {"size": "480x360"}]})
+    assert err.value.field == "format[0].stream[1].size" and "480x360" in err.value.message
+    with pytest.raises(QueryError) as err:
+        make(tmp_path / "b", media, {"output": "webm_dash", "duration": 1,
+                                     "stream": [{"resolution": 240}, {"resolution": 144, "aspect_ratio": "4:3"}]})
+    assert err.value.field == "format[0].stream[1].aspect_ratio"
+
+
+def _media_end(wd: Path, init: Path) -> float:
+    """Where a DASH representation's media end: its last segment's last sample."""
+    k = init.stem.split("-")[1]
+    last = sorted(wd.glob(f"chunk-{k}-*{init.suffix}"))[-1]
+    if init.suffix == ".webm":
+        joined = wd / f".end-{k}.webm"
+        joined.write_bytes(init.read_bytes() + last.read_bytes())
+        with av.open(str(joined)) as c:
+            s = c.streams[0]
+            end = max(float((p.pts + p.duration) * s.time_base) for p in c.demux(s) if p.pts is not None)
+        joined.unlink()
+        return end
+    t = bmff.track(init)
+    return max(c + d for _, c, d in bmff.samples(last, t.timescale)) + t.shift
+
+
+@pytest.mark.parametrize("output", ["webm_dash", "advanced_dash"])
+def test_mpd_duration_is_where_the_media_end(tmp_path, media, output):
+    """FFmpeg cut mediaPresentationDuration to a tenth of a second (PT5.2S for media ending at 5.28/5.31 s)."""
+    plan, described, wd = make(tmp_path, media, {
+        "output": output, "segment_duration": 2, "video_codec_parameters": FAST, "stream": [{"resolution": 144}]})
+    said = float(re.search(r'mediaPresentationDuration="PT([\d.]+)S"', plan.main.read_text()).group(1))
+    ends = [_media_end(wd, d.files[0]) for d in described[1:]]
+    assert ends[0] == pytest.approx(5.28, abs=0.02), ends  # the video
+    for end in ends:
+        assert abs(said - end) < 1 / 25, (said, ends)
+
+
+START_KINDS = [
+    pytest.param({"output": "advanced_hls"}, id="hls-ts"),
+    pytest.param({"output": "advanced_hls", "fmp4": 1}, id="hls-fmp4"),
+    pytest.param({"output": "advanced_dash"}, id="dash"),
+    pytest.param({"output": "advanced_dash", "create_m3u8_playlist": 1}, id="cmaf"),
+]
+
+
+@pytest.mark.parametrize("fmt", START_KINDS)
+def test_audio_and_video_of_every_rendition_start_within_a_frame(tmp_path, media, fmt):
+    """Every rendition (B-frames on, AAC priming) starts within one frame of every other, whether the player
+    applies edit lists or not; no video track carries an edit list that skips media (its first frame is shown at
+    its decode time), and the audio's skips no more than its encoder priming."""
+    plan, described, wd = make(tmp_path, media, {
+        **fmt, "segment_duration": 1, "duration": 2, "video_codec_parameters": FAST,
+        "stream": [{"resolution": 240}, {"resolution": 144}]})
+    frame = 1 / 25
+    raw, shown = {}, {}
+    for d in described[1:]:
+        name = f"{d.kind}-{d.stream_index}"
+        if fmt["output"] == "advanced_hls" and not fmt.get("fmp4"):
+            first = media_playlist(d.files[0])[0][1]
+            raw[name] = shown[name] = min(t for t, _ in packets(first, d.kind))
+            continue
+        init = next(f for f in d.files if f.suffix in (".mp4", ".m4s"))
+        if fmt["output"] == "advanced_hls":
+            first = media_playlist(d.files[0])[0][1]
+        else:
+            first = sorted(wd.glob(f"chunk-{init.stem.split('-')[1]}-*.m4s"))[0]
+        track = bmff.track(init)
+        raw[name], shown[name] = bmff.first_presentation(init, first)
+        if d.kind == "video":
+            decode = bmff.samples(first, track.timescale)[0][0]
+            assert raw[name] == decode, (name, decode, raw[name])
+            assert all(media_time in (-1, 0) for _, media_time in track.edits), (name, track.edits)
+        else:
+            assert all(media_time <= 1024 for _, media_time in track.edits), (name, track.edits)
+    assert len(raw) == 3, raw  # two video renditions and the audio
+    for starts in (raw, shown):
+        assert max(starts.values()) - min(starts.values()) < frame, (raw, shown)

@@ -31,11 +31,13 @@ def test_a_skipped_stretch_fails_even_if_it_ended():
 
 def test_non_fatal_errors_fail_unless_known_benign():
     hole = {"details": "bufferSeekOverHole", "fatal": False}
-    start = {**hole, "reason": "fragment loaded with buffer holes, seeking from 0 to 0.18"}
+    start = {**hole, "reason": "fragment loaded with buffer holes, seeking from 0 to 0.18", "url": "http://h/v_000.ts"}
     later = {**hole, "reason": "fragment loaded with buffer holes, seeking from 2.4 to 2.9"}
     big = {**hole, "reason": "fragment loaded with buffer holes, seeking from 0 to 1.2"}
     assert verdict(errors=[start, {"details": "bufferAppendNoProgress", "fatal": False}]).ok
     assert not verdict(errors=[later]).ok and not verdict(errors=[big]).ok
+    assert not verdict(errors=[{**start, "url": "http://h/v_000.m4s"}]).ok  # fMP4 shows its first frame at 0
+    assert not verdict(errors=[{**start, "url": None}]).ok
     assert not verdict(errors=[{"details": "fragParsingError", "fatal": False}]).ok
     assert not verdict(player="shaka", errors=[{"details": "bufferAppendNoProgress", "fatal": False}]).ok
 
@@ -43,5 +45,5 @@ def test_non_fatal_errors_fail_unless_known_benign():
 def test_too_few_decoded_frames_fail():
     assert not verdict(frames={"total": 100, "dropped": 0, "corrupted": 0}).decoded_enough(fps=25)
     assert not verdict(frames={"total": 125, "dropped": 0, "corrupted": 1}).decoded_enough(fps=25)
-    assert verdict(player="dash", frames={"total": 96, "dropped": 0, "corrupted": 0}).decoded_enough(fps=25)
-    assert not verdict(player="dash", frames={"total": 50, "dropped": 0, "corrupted": 0}).decoded_enough(fps=25)
+    assert verdict(player="dash", frames={"total": 124, "dropped": 40, "corrupted": 0}).decoded_enough(fps=25)
+    assert not verdict(player="dash", frames={"total": 96, "dropped": 0, "corrupted": 0}).decoded_enough(fps=25)

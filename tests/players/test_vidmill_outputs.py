@@ -33,6 +33,8 @@ FORMATS = {
     "hls_fmp4": {"output": "advanced_hls", "fmp4": 1},
     "hls_muxed": {"output": "advanced_hls", "separate_audio": 0, "single_folder": 1},
     "dash": {"output": "advanced_dash"},
+    # 426x240 beside 256x144: sides rounded to even give two aspect ratios unless every rung carries the source's
+    "dash_rounded": {"output": "advanced_dash", "stream": [{"resolution": 240}, {"resolution": 144}]},
     "cmaf": {"output": "advanced_dash", "create_m3u8_playlist": 1},
     "webm_dash": {"output": "webm_dash", "stream": SMALL},
     "aes128": {"output": "advanced_hls", "encryption": {"key": "00112233445566778899aabbccddeeff"}},
@@ -71,6 +73,7 @@ PLAYS = [
     ("hls_fmp4", "url", "hls"), ("hls_fmp4", "url", "shaka"),
     ("hls_muxed", "url", "hls"), ("hls_muxed", "url", "shaka"),
     ("dash", "url", "dash"), ("dash", "url", "shaka"),
+    ("dash_rounded", "url", "dash"), ("dash_rounded", "url", "shaka"),
     ("cmaf", "url", "dash"), ("cmaf", "url", "shaka"),
     ("cmaf", "master.m3u8", "hls"), ("cmaf", "master.m3u8", "shaka"),
     ("webm_dash", "url", "dash"), ("webm_dash", "url", "shaka"),

@@ -285,6 +285,8 @@ def plan_streaming(fmt, *, source: Path, info, workdir: Path, ffmpeg: str, index
                 warn("two_pass is not used in segmented outputs; encoded in one pass", "two_pass")
             rungs.append(Rung(j, r, frame, encoder, fps, f"video_{j + 1}"))
         _check_rates(rungs, seg, prefix, has_streams)
+        if box.protocol == "dash":
+            dash_aspect(rungs, info, prefix, has_streams)
         baseline = any(str((r.fmt.video_codec_parameters and r.fmt.video_codec_parameters.vprofile)
                            or r.fmt.profile or "") == "baseline" for r in rungs)
         for rung in rungs:
@@ -360,6 +362,42 @@ def _check_rates(rungs: list[Rung], seg: float, prefix: str, has_streams: bool) 
                              f"the same framerate or a segment_duration that fits them all", field=field)
 
 
+def _intended_aspect(rung: Rung, info) -> tuple[Fraction, str]:
+    """The display aspect ratio a rung aims at, exact, and the field that chose it: its ``aspect_ratio``, both
+    sides of its ``size`` (or ``width`` and ``height``), else the source picture's (after ``rotate``)."""
+    r = rung.fmt
+    if r.aspect_ratio is not None:
+        num_, _, den = str(r.aspect_ratio).partition(":")
+        return Fraction(num_) / Fraction(den or "1"), "aspect_ratio"
+    if not r.resolution and (r.size_wh or (r.width and r.height)):
+        return Fraction(rung.frame.width, rung.frame.height), "size" if r.size_wh else "width"
+    bw, bh = geo.base_size(info, int(r.rotate) if r.rotate else None)
+    field = "resolution" if r.resolution else "width" if r.width else "height" if r.height else "size"
+    return Fraction(int(bw), int(bh)), field
+
+
+def dash_aspect(rungs: list[Rung], info, prefix: str, has_streams: bool) -> None:
+    """One display aspect ratio for every rung of a DASH ladder. The dash muxer gives an adaptation set one
+    aspect ratio (width x SAR / height, exact) and refuses rungs that differ even by the rounding of even sides
+    (426x240 beside 256x144). Each rung ends with ``setdar`` to the ladder's ratio instead of ``setsar=1``, so
+    its SAR absorbs that rounding; a rung whose frame has another shape is refused by the field that shaped
+    it (players switch between the rungs of one adaptation set mid-play)."""
+    if not rungs:
+        return
+    dar, _ = _intended_aspect(rungs[0], info)
+    for rung in rungs:
+        w, h = rung.frame.width, rung.frame.height
+        own, name = _intended_aspect(rung, info)
+        if abs(own - dar) / dar > Fraction(1, 200) or abs(w - h * dar) > 2:
+            field = _stream_field(prefix, has_streams, rung.stream_index, name)
+            raise QueryError(f"{field}: a {w}x{h} picture ({float(own):.4g}:1) cannot share a DASH adaptation set "
+                             f"with {float(dar):.4g}:1 streams; give every stream the same aspect ratio",
+                             field=field)
+    for rung in rungs:
+        filters = [f for f in rung.frame.filters if not f.startswith("setsar=")]
+        rung.frame.filters = [*filters, f"setdar=dar={dar.numerator}/{dar.denominator}:max=1000000"]
+
+
 class HlsLayout:
     """Where each HLS file goes: a folder per rendition (``video_1/``, ``audio_1/``), or one folder with prefixes
     (``single_folder``). Names come from the query only through validated file names (``playlist_name``,
@@ -401,7 +439,9 @@ def _hls_muxer(box: Container, layout: HlsLayout, name: str, chunklist: Path, se
     if keys is not None:
         args += ["-hls_key_info_file", str(keys.info_file(chunklist))]
     if box.segment == "fmp4":
-        args += ["-hls_segment_type", "fmp4", "-hls_fmp4_init_filename", layout.init(name).name]
+        # video presents from its first decode time, as in DASH (see _dash_output)
+        args += ["-hls_segment_type", "fmp4", "-hls_fmp4_init_filename", layout.init(name).name,
+                 "-hls_segment_options", "movflags=+negative_cts_offsets"]
     else:
         args += ["-hls_segment_type", "mpegts"]
     return args + ["-hls_segment_filename", str(layout.segments(name)), str(chunklist)]
@@ -499,8 +539,12 @@ def _dash_output(fmt, box, workdir: Path, rungs, audio_fmt, audio_codec, common,
         args += audio_args(audio_fmt, audio_codec)
     ext = "webm" if box.segment == "webm" else "m4s"
     sets = "id=0,streams=v" + (" id=1,streams=a" if audio_codec else "")
-    # One dash muxer carries every rendition, so one muxer decides every timestamp shift: no offset needed
-    # (each fMP4 track starts at 0 with the same edit list as its siblings).
+    # One dash muxer carries every rendition, so one muxer decides every timestamp shift: no offset needed.
+    # Negative composition offsets let each video track start presenting at its first decode time (0) with no
+    # edit list (B-frames would otherwise give every video track a 2-frame edit the audio lacks, and players
+    # that ignore edit lists a buffer starting 0.08 s late); the audio keeps only its encoder priming edit.
+    if box.segment == "fmp4":
+        args += ["-format_options", "movflags=+negative_cts_offsets"]
     args += ["-f", "dash", "-seg_duration", num(seg), "-use_template", "1",
              "-use_timeline", "1", "-adaptation_sets", sets,
              "-dash_segment_type", "webm" if box.segment == "webm" else "mp4",
@@ -813,7 +857,7 @@ class DashFinisher(_Finisher):
                 return re.sub(r'bandwidth="\d*"', f'bandwidth="{value}"', tag)
             return tag[:-1] + f' bandwidth="{value}">'
 
-        self.mpd.write_text(_REPRESENTATION.sub(bandwidth, text))
+        self.mpd.write_text(_with_duration(_REPRESENTATION.sub(bandwidth, text), mpd_media_end(text)))
         if cmaf:
             master = next(f for f in self.planned[0].files if f.suffix == ".m3u8")
             self.write_master(master, workdir, videos, audios, 7)
@@ -836,3 +880,24 @@ def mpd_timelines(text: str) -> dict[str, list[float]]:
             durations += [d] * (1 + int(s.get("r", "0")))
         out[rep.get("id")] = durations
     return out
+
+
+def mpd_media_end(text: str) -> float:
+    """Where the longest representation ends (seconds): its first segment's start plus every duration."""
+    ns = {"m": "urn:mpeg:dash:schema:mpd:2011"}
+    end = 0.0
+    for template in ET.fromstring(text).iter(f"{{{ns['m']}}}SegmentTemplate"):
+        scale, at = int(template.get("timescale", "1")), 0
+        for s in template.iterfind("m:SegmentTimeline/m:S", ns):
+            at = int(s.get("t", at)) + int(s.get("d")) * (1 + int(s.get("r", "0")))
+        end = max(end, at / scale)
+    return end
+
+
+def _with_duration(text: str, end: float) -> str:
+    """FFmpeg writes mediaPresentationDuration cut to a tenth of a second (5.28 s media said PT5.2S, so players
+    ended early or saw media past the end): rewrite it to the millisecond, rounded up."""
+    if end <= 0:
+        return text
+    return re.sub(r'mediaPresentationDuration="[^"]*"', f'mediaPresentationDuration="PT{math.ceil(end * 1000) / 1000:.3f}S"',
+                  text, count=1)
