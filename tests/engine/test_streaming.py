@@ -295,12 +295,33 @@ def test_aes128_fmp4_encrypts_init_and_segments_whole(tmp_path, media):
     assert master_variants(plan.main)[0][0]["CODECS"].startswith("avc1.")
 
 
-@pytest.mark.parametrize("keyframe", [None, "25"], ids=["gop-is-segment", "two-keyframes-a-segment"])
-def test_fmp4_iframe_playlists_decode_one_keyframe_per_range(tmp_path, media, keyframe):
+def test_aes128_fmp4_audio_only_with_key_url(tmp_path, media):
+    key, iv = "ffeeddccbbaa99887766554433221100", "0f" * 16
+    plan, described, wd = make(tmp_path, media, {
+        "output": "hls_audio", "fmp4": 1, "segment_duration": 2, "duration": 4,
+        "encryption": {"key": key, "iv": iv, "key_url": "https://keys.example.com/k1"}})
+    files = [f.name for d in described for f in d.files]
+    assert "encryption.key" not in files and not any(f.startswith(".") for f in files)
+    chunklist, init = described[1].files[0], described[1].files[1]
+    lines = chunklist.read_text().splitlines()
+    i = lines.index(f'#EXT-X-KEY:METHOD=AES-128,URI="https://keys.example.com/k1",IV=0x{iv}')
+    assert lines[i + 1] == '#EXT-X-MAP:URI="init.mp4"'
+    piece = tmp_path / "piece.mp4"
+    for _, segment in media_playlist(chunklist):
+        piece.write_bytes(_openssl_decrypt(init, key, iv) + _openssl_decrypt(segment, key, iv))
+        with av.open(str(piece)) as c:
+            assert sum(f.samples for f in c.decode(audio=0)) > 0
+    assert described[1].facts["codecs"] == "mp4a.40.2"
+
+
+@pytest.mark.parametrize("keyframe,muxed", [(None, False), ("25", False), (None, True)],
+                         ids=["gop-is-segment", "two-keyframes-a-segment", "muxed-audio-single-folder"])
+def test_fmp4_iframe_playlists_decode_one_keyframe_per_range(tmp_path, media, keyframe, muxed):
     seg = 2
     extra = {"keyframe": keyframe} if keyframe else {}
+    more = {"separate_audio": 0, "single_folder": 1} if muxed else {}
     plan, described, wd = make(tmp_path, media, {
-        "output": "advanced_hls", "fmp4": 1, "i_frames_only": 1, "segment_duration": seg,
+        "output": "advanced_hls", "fmp4": 1, "i_frames_only": 1, "segment_duration": seg, **more,
         "video_codec_parameters": FAST, "stream": [{"resolution": 240, **extra}, {"resolution": 144, **extra}]})
     text = plan.main.read_text()
     iframe_lines = [ln for ln in text.splitlines() if ln.startswith("#EXT-X-I-FRAME-STREAM-INF:")]
@@ -314,7 +335,7 @@ def test_fmp4_iframe_playlists_decode_one_keyframe_per_range(tmp_path, media, ke
         iframes = wd / attrs["URI"]
         assert iframes in d.files and 0 < int(attrs["BANDWIDTH"]) < int(variant[0]["BANDWIDTH"])
         body = iframes.read_text()
-        assert "#EXT-X-I-FRAMES-ONLY" in body and '#EXT-X-MAP:URI="init.mp4"' in body
+        assert "#EXT-X-I-FRAMES-ONLY" in body and f'#EXT-X-MAP:URI="{d.files[1].name}"' in body
         assert "#EXT-X-VERSION:7" in body
         init = d.files[1].read_bytes()
         # the keyframe times of the whole rendition, read from init + every segment
