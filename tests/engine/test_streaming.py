@@ -297,7 +297,7 @@ def test_aes128_fmp4_encrypts_init_and_segments_whole(tmp_path, media):
 
 def test_aes128_fmp4_audio_only_with_key_url(tmp_path, media):
     key, iv = "ffeeddccbbaa99887766554433221100", "0f" * 16
-    plan, described, wd = make(tmp_path, media, {
+    _, described, _ = make(tmp_path, media, {
         "output": "hls_audio", "fmp4": 1, "segment_duration": 2, "duration": 4,
         "encryption": {"key": key, "iv": iv, "key_url": "https://keys.example.com/k1"}})
     files = [f.name for d in described for f in d.files]
