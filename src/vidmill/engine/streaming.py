@@ -102,6 +102,9 @@ def check_static(fmt, prefix: str) -> None:
         raise UnsupportedField(f"{prefix}.encryption: AES-128 encryption applies to HLS outputs (advanced_hls, "
                                f"hls_audio){cmaf}; DASH protection (cenc_drm) is not supported yet",
                                field=f"{prefix}.encryption")
+    if fmt.i_frames_only and box.protocol != "hls":
+        raise UnsupportedField(f"{prefix}.i_frames_only: I-frame playlists are made for advanced_hls outputs, not "
+                               f"{fmt.output}", field=f"{prefix}.i_frames_only")
     if fmt.encryption is not None and fmt.i_frames_only:
         # RFC 8216 4.3.2.4: AES-128 restarts CBC at each Media Segment, and an I-frame entry is a Media Segment
         # of its own: a byte range inside a segment encrypted whole cannot be decrypted on its own.
