@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import subprocess
 from pathlib import Path
 
 import av
@@ -249,6 +250,121 @@ def test_aes128_with_key_url_does_not_publish_the_key(tmp_path, media):
     assert "encryption.key" not in files and not any(f.startswith(".") for f in files)
     assert '#EXT-X-KEY:METHOD=AES-128,URI="https://keys.example.com/k1",IV=0x' + "0f" * 16 in \
         described[1].files[0].read_text()
+
+
+def _openssl_decrypt(path: Path, key: str, iv: str) -> bytes:
+    """AES-128-CBC + PKCS7 undone by OpenSSL's command line: a consumer that shares no code with vidmill."""
+    return subprocess.run(["openssl", "enc", "-d", "-aes-128-cbc", "-K", key, "-iv", iv, "-in", str(path)],
+                          check=True, capture_output=True).stdout
+
+
+def test_aes128_fmp4_encrypts_init_and_segments_whole(tmp_path, media):
+    key, iv = "00112233445566778899aabbccddeeff", "a5" * 16
+    plan, described, wd = make(tmp_path, media, {
+        "output": "advanced_hls", "fmp4": 1, "segment_duration": 2, "encryption": {"key": key, "iv": iv},
+        "video_codec_parameters": FAST, "stream": [{"resolution": 180}, {"resolution": 144}]})
+    assert "-hls_key_info_file" not in plan.steps[0].argv and key not in " ".join(plan.steps[0].argv)
+    assert (wd / "encryption.key").read_bytes() == bytes.fromhex(key)
+    assert [d.kind for d in described] == ["manifest", "video", "video", "audio"]
+    for d in described[1:]:
+        chunklist, init = d.files[0], d.files[1]
+        lines = chunklist.read_text().splitlines()
+        tag = f'#EXT-X-KEY:METHOD=AES-128,URI="../encryption.key",IV=0x{iv}'
+        assert lines.count(tag) == 1 and lines.index(tag) + 1 == lines.index('#EXT-X-MAP:URI="init.mp4"'), lines
+        entries = media_playlist(chunklist)
+        assert len(entries) == 3
+        clear_init = _openssl_decrypt(init, key, iv)
+        assert clear_init[4:8] == b"ftyp" and init.read_bytes()[4:8] != b"ftyp"  # the init segment is ciphertext
+        total = 0
+        for duration, segment in entries:
+            assert segment.stat().st_size % 16 == 0
+            with pytest.raises(av.error.InvalidDataError), av.open(str(segment)) as c:
+                list(c.decode())
+            piece = tmp_path / "piece.mp4"
+            piece.write_bytes(clear_init + _openssl_decrypt(segment, key, iv))
+            with av.open(str(piece)) as c:
+                if d.kind == "video":
+                    frames = list(c.decode(video=0))
+                    assert frames[0].key_frame and frames[0].height == d.facts["height"]
+                    assert abs(len(frames) - duration * 25) <= 1, (segment.name, len(frames), duration)
+                    total += len(frames)
+                else:
+                    assert sum(f.samples for f in c.decode(audio=0)) > 0
+        if d.kind == "video":
+            assert abs(total - 5.28 * 25) <= 2, total
+        # bandwidth measured from the files as served (ciphertext, padded)
+        peak = max(p.stat().st_size * 8 / dur for dur, p in entries)
+        assert d.facts["codecs"].startswith("avc1." if d.kind == "video" else "mp4a.")
+        assert plan.outputs[described.index(d)].extra["bandwidth"] == math.ceil(peak)
+    assert master_variants(plan.main)[0][0]["CODECS"].startswith("avc1.")
+
+
+def test_aes128_fmp4_audio_only_with_key_url(tmp_path, media):
+    key, iv = "ffeeddccbbaa99887766554433221100", "0f" * 16
+    _, described, _ = make(tmp_path, media, {
+        "output": "hls_audio", "fmp4": 1, "segment_duration": 2, "duration": 4,
+        "encryption": {"key": key, "iv": iv, "key_url": "https://keys.example.com/k1"}})
+    files = [f.name for d in described for f in d.files]
+    assert "encryption.key" not in files and not any(f.startswith(".") for f in files)
+    chunklist, init = described[1].files[0], described[1].files[1]
+    lines = chunklist.read_text().splitlines()
+    i = lines.index(f'#EXT-X-KEY:METHOD=AES-128,URI="https://keys.example.com/k1",IV=0x{iv}')
+    assert lines[i + 1] == '#EXT-X-MAP:URI="init.mp4"'
+    piece = tmp_path / "piece.mp4"
+    for _, segment in media_playlist(chunklist):
+        piece.write_bytes(_openssl_decrypt(init, key, iv) + _openssl_decrypt(segment, key, iv))
+        with av.open(str(piece)) as c:
+            assert sum(f.samples for f in c.decode(audio=0)) > 0
+    assert described[1].facts["codecs"] == "mp4a.40.2"
+
+
+@pytest.mark.parametrize("keyframe,muxed", [(None, False), ("25", False), (None, True)],
+                         ids=["gop-is-segment", "two-keyframes-a-segment", "muxed-audio-single-folder"])
+def test_fmp4_iframe_playlists_decode_one_keyframe_per_range(tmp_path, media, keyframe, muxed):
+    seg = 2
+    extra = {"keyframe": keyframe} if keyframe else {}
+    more = {"separate_audio": 0, "single_folder": 1} if muxed else {}
+    plan, described, wd = make(tmp_path, media, {
+        "output": "advanced_hls", "fmp4": 1, "i_frames_only": 1, "segment_duration": seg, **more,
+        "video_codec_parameters": FAST, "stream": [{"resolution": 240, **extra}, {"resolution": 144, **extra}]})
+    text = plan.main.read_text()
+    iframe_lines = [ln for ln in text.splitlines() if ln.startswith("#EXT-X-I-FRAME-STREAM-INF:")]
+    videos = [d for d in described if d.kind == "video"]
+    assert len(iframe_lines) == len(videos) == 2
+    for line, d, variant in zip(iframe_lines, videos, master_variants(plan.main)):
+        attrs = {k: v.strip('"') for k, v in re.findall(r'([A-Z-]+)=("[^"]*"|[^,]*)', line.split(":", 1)[1])}
+        assert set(attrs) == {"BANDWIDTH", "CODECS", "RESOLUTION", "URI"}, attrs
+        assert attrs["CODECS"] == variant[0]["CODECS"].split(",")[0] and attrs["CODECS"].startswith("avc1.")
+        assert attrs["RESOLUTION"] == variant[0]["RESOLUTION"] == f"{d.facts['width']}x{d.facts['height']}"
+        iframes = wd / attrs["URI"]
+        assert iframes in d.files and 0 < int(attrs["BANDWIDTH"]) < int(variant[0]["BANDWIDTH"])
+        body = iframes.read_text()
+        assert "#EXT-X-I-FRAMES-ONLY" in body and f'#EXT-X-MAP:URI="{d.files[1].name}"' in body
+        assert "#EXT-X-VERSION:7" in body
+        init = d.files[1].read_bytes()
+        # the keyframe times of the whole rendition, read from init + every segment
+        whole = tmp_path / "whole.mp4"
+        entries = media_playlist(d.files[0])
+        whole.write_bytes(init + b"".join(p.read_bytes() for _, p in entries))
+        with av.open(str(whole)) as c:
+            expected = [float(f.time) for f in c.decode(video=0) if f.key_frame]
+        assert len(expected) == (6 if keyframe else 3), expected
+        ranges = re.findall(r"#EXTINF:([\d.]+),\n#EXT-X-BYTERANGE:(\d+)@(\d+)\n(\S+)", body)
+        assert len(ranges) == 3  # one per fragment: FFmpeg's hls muxer writes one fragment per segment
+        times = []
+        for _, length, offset, uri in ranges:
+            data = (iframes.parent / uri).read_bytes()[int(offset):int(offset) + int(length)]
+            assert data[4:8] == b"moof"
+            piece = tmp_path / "iframe.mp4"
+            piece.write_bytes(init + data)
+            with av.open(str(piece)) as c:
+                frames = list(c.decode(video=0))
+            assert len(frames) == 1 and frames[0].key_frame and frames[0].height == d.facts["height"]
+            times.append(float(frames[0].time))
+        assert times == [expected[i] for i in range(0, len(expected), len(expected) // 3)]
+        durations = [float(x) for x, _, _, _ in ranges]
+        assert durations[:2] == pytest.approx([seg, seg], abs=0.001)
+        assert sum(durations) == pytest.approx(5.28, abs=0.04)
 
 
 def test_single_folder_names_that_would_collide_are_refused(tmp_path, media):

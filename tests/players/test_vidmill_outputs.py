@@ -8,7 +8,10 @@ cannot play, is checked by decoding every segment and by its ``hvc1`` tag in COD
 
 from __future__ import annotations
 
+import posixpath
 import re
+import subprocess
+from pathlib import Path
 
 import av
 import httpx
@@ -27,10 +30,11 @@ FAST = {"preset": "veryfast"}
 LADDER = [{"resolution": 360}, {"resolution": 180}]
 SMALL = [{"resolution": 288}, {"resolution": 144}]  # VP9 and x265 are the slow encoders: smaller rungs
 
+KEY = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 # user tag -> format; each user tag names one output kind in the status
 FORMATS = {
     "hls_ts": {"output": "advanced_hls"},
-    "hls_fmp4": {"output": "advanced_hls", "fmp4": 1},
+    "hls_fmp4": {"output": "advanced_hls", "fmp4": 1, "i_frames_only": 1},
     "hls_muxed": {"output": "advanced_hls", "separate_audio": 0, "single_folder": 1},
     "dash": {"output": "advanced_dash"},
     # 426x240 beside 256x144: sides rounded to even give two aspect ratios unless every rung carries the source's
@@ -38,6 +42,7 @@ FORMATS = {
     "cmaf": {"output": "advanced_dash", "create_m3u8_playlist": 1},
     "webm_dash": {"output": "webm_dash", "stream": SMALL},
     "aes128": {"output": "advanced_hls", "encryption": {"key": "00112233445566778899aabbccddeeff"}},
+    "aes128_fmp4": {"output": "advanced_hls", "fmp4": 1, "encryption": {"key": KEY}},
     "hls_audio": {"output": "hls_audio", "stream": [{"audio_bitrate": 96}, {"audio_bitrate": 48}]},
     "hevc": {"output": "advanced_hls", "fmp4": 1,
              "stream": [{**SMALL[0], "video_codec": "libx265"}, SMALL[1]]},
@@ -78,6 +83,7 @@ PLAYS = [
     ("cmaf", "master.m3u8", "hls"), ("cmaf", "master.m3u8", "shaka"),
     ("webm_dash", "url", "dash"), ("webm_dash", "url", "shaka"),
     ("aes128", "url", "hls"), ("aes128", "url", "shaka"),
+    ("aes128_fmp4", "url", "hls"), ("aes128_fmp4", "url", "shaka"),
 ]
 
 
@@ -152,3 +158,81 @@ def test_hevc_rung_decodes_segment_by_segment_with_hvc1(outputs, tmp_path):
         assert abs(len(frames) - duration * 25) <= 1, (name, len(frames), duration)
         total += len(frames)
     assert abs(total - 5.28 * 25) <= 2, total
+
+
+def _mirror(master_url: str, root: Path) -> list[Path]:
+    """Fetch an HLS output as served (master, media playlists, key, init and media segments) into ``root``."""
+    base = master_url.rsplit("/", 1)[0]
+    got = []
+
+    def fetch(rel: str) -> Path:
+        path = Path(root, rel)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        response = httpx.get(f"{base}/{rel}")
+        assert response.status_code == 200, (rel, response.status_code)
+        path.write_bytes(response.content)
+        got.append(path)
+        return path
+
+    master = fetch(master_url.rsplit("/", 1)[1])
+    for line in master.read_text().splitlines():
+        uris = re.findall(r'URI="([^"]+)"', line) if line.startswith("#") else [line] if line else []
+        for uri in uris:
+            playlist = fetch(uri)
+            folder = uri.rsplit("/", 1)[0] + "/" if "/" in uri else ""
+            for entry in playlist.read_text().splitlines():
+                refs = re.findall(r'URI="([^"]+)"', entry) if entry.startswith("#") else [entry] if entry else []
+                for ref in refs:
+                    rel = posixpath.normpath(folder + ref)  # "video_1/../encryption.key" -> "encryption.key"
+                    assert not rel.startswith(".."), ref
+                    if not Path(root, rel).exists():
+                        fetch(rel)
+    return got
+
+
+def _openssl_clear(path: Path, iv: str) -> bytes:
+    """AES-128-CBC undone by OpenSSL's command line, which shares no code with vidmill or the players."""
+    return subprocess.run(["openssl", "enc", "-d", "-aes-128-cbc", "-K", KEY, "-iv", iv, "-in", str(path)],
+                          check=True, capture_output=True).stdout
+
+
+def test_aes128_fmp4_segments_decode_with_the_served_key(outputs, tmp_path):
+    """The served key opens the served init segment and every media segment (OpenSSL), and PyAV decodes each."""
+    entries, _ = outputs
+    files = _mirror(entries["aes128_fmp4"]["url"], tmp_path)
+    key = (tmp_path / "encryption.key").read_bytes()
+    assert key.hex() == KEY
+    playlists = [f for f in files if f.name == "chunklist.m3u8"]
+    assert len(playlists) == 3  # two video rungs and the audio rendition
+    for chunklist in playlists:
+        text = chunklist.read_text()
+        found = re.search(r'#EXT-X-KEY:METHOD=AES-128,URI="\.\./encryption\.key",IV=0x([0-9a-f]{32})\n#EXT-X-MAP:',
+                          text)
+        assert found, text
+        iv = found.group(1)
+        init = _openssl_clear(chunklist.parent / "init.mp4", iv)
+        names = [ln for ln in text.splitlines() if ln and not ln.startswith("#")]
+        assert len(names) >= 5
+        for name in names:
+            piece = tmp_path / "piece.mp4"
+            piece.write_bytes(init + _openssl_clear(chunklist.parent / name, iv))
+            with av.open(str(piece)) as c:
+                if c.streams.video:
+                    frames = list(c.decode(video=0))
+                    assert frames and frames[0].key_frame, name
+                else:
+                    assert sum(f.samples for f in c.decode(audio=0)) > 0, name
+
+
+@pytest.mark.parametrize("tag,player", [("aes128_fmp4", "hls"), ("aes128_fmp4", "shaka"), ("aes128", "hls")])
+def test_a_garbled_key_makes_the_play_fail(players, outputs, tmp_path, tag, player):
+    """The same output with its key file's bytes reversed, served from another origin: no player may pass it."""
+    entries, _ = outputs
+    _mirror(entries[tag]["url"], tmp_path / tag)
+    key = tmp_path / tag / "encryption.key"
+    key.write_bytes(key.read_bytes()[::-1])
+    with MediaServer(tmp_path) as server:
+        v = players.play(player, f"{server.url}/{tag}/{entries[tag]['url'].rsplit('/', 1)[1]}", switch_every=2 * SEG)
+    print(v.summary())
+    assert not v.ok, f"a garbled key went unnoticed: {v.summary()}"
+    assert v.outcome in ("media-error", "player-error"), v.summary()

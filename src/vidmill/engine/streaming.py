@@ -98,16 +98,19 @@ def check_static(fmt, prefix: str) -> None:
     has = fmt.stream is not None
     seg = segment_seconds(fmt)
     if fmt.encryption is not None and box.protocol != "hls":
+        cmaf = " (CMAF's segments are shared with the MPD, which cannot carry it)" if fmt.create_m3u8_playlist else ""
         raise UnsupportedField(f"{prefix}.encryption: AES-128 encryption applies to HLS outputs (advanced_hls, "
-                               f"hls_audio); DASH protection (cenc_drm) is not supported yet",
+                               f"hls_audio){cmaf}; DASH protection (cenc_drm) is not supported yet",
                                field=f"{prefix}.encryption")
-    if fmt.encryption is not None and (box.segment != "ts" or fmt.i_frames_only):
-        field = f"{prefix}.fmp4" if box.segment != "ts" else f"{prefix}.i_frames_only"
-        raise UnsupportedField(f"{field}: AES-128 encryption is made for TS segments without I-frame playlists "
-                               f"(FFmpeg encrypts TS segments only)", field=field)
-    if fmt.i_frames_only and box.segment != "ts":
-        raise UnsupportedField(f"{prefix}.i_frames_only: I-frame playlists are made for TS segments only "
-                               f"(fmp4: 0)", field=f"{prefix}.i_frames_only")
+    if fmt.i_frames_only and box.protocol != "hls":
+        raise UnsupportedField(f"{prefix}.i_frames_only: I-frame playlists are made for advanced_hls outputs, not "
+                               f"{fmt.output}", field=f"{prefix}.i_frames_only")
+    if fmt.encryption is not None and fmt.i_frames_only:
+        # RFC 8216 4.3.2.4: AES-128 restarts CBC at each Media Segment, and an I-frame entry is a Media Segment
+        # of its own: a byte range inside a segment encrypted whole cannot be decrypted on its own.
+        raise UnsupportedField(f"{prefix}.i_frames_only: I-frame playlists cannot be made with AES-128 encryption "
+                               f"(each I-frame byte range would need its own AES-128 segment, RFC 8216 4.3.2.4)",
+                               field=f"{prefix}.i_frames_only")
     rates: list[tuple[int, Fraction]] = []
     for j, stream in enumerate(streams):
         r = merged(fmt, stream)
@@ -436,7 +439,7 @@ def _hls_muxer(box: Container, layout: HlsLayout, name: str, chunklist: Path, se
                keys: "HlsKeys | None" = None) -> list[str]:
     args = ["-output_ts_offset", TS_OFFSET, "-f", "hls", "-hls_time", num(seg), "-hls_list_size", "0",
             "-hls_playlist_type", "vod", "-hls_flags", "independent_segments"]
-    if keys is not None:
+    if keys is not None and box.segment == "ts":  # FFmpeg refuses encrypted fMP4: HlsKeys.seal does it after
         args += ["-hls_key_info_file", str(keys.info_file(chunklist))]
     if box.segment == "fmp4":
         # video presents from its first decode time, as in DASH (see _dash_output)
@@ -464,18 +467,44 @@ class HlsKeys:
         self.private = workdir / ".encryption.key"  # what FFmpeg reads when the user serves the key
         self.files: dict[Path, bytes] = {self.public if not self.key_url else self.private: self.key}
 
-    def info_file(self, chunklist: Path) -> Path:
+    def uri(self, chunklist: Path) -> str:
         if self.key_url:
             uri = self.key_url
         else:
             depth = len(chunklist.parent.relative_to(self.workdir).parts)
             uri = "../" * depth + self.public.name
-        if any(c in uri for c in "\r\n"):
-            raise QueryError("encryption.key_url: must be one line", field="encryption.key_url")
+        if any(c in uri for c in "\r\n\"") or not uri.isprintable():
+            raise QueryError("encryption.key_url: must be one line without quotes", field="encryption.key_url")
+        return uri
+
+    def info_file(self, chunklist: Path) -> Path:
+        uri = self.uri(chunklist)
         path = self.workdir / f".keyinfo-{chunklist.parent.name}-{chunklist.stem}"
         key_file = self.private if self.key_url else self.public
         self.files[path] = f"{uri}\n{key_file}\n{self.iv}\n".encode()
         return path
+
+    def encrypt(self, data: bytes) -> bytes:
+        """AES-128-CBC with PKCS7 padding over a whole file, as RFC 8216 4.3.2.4 defines METHOD=AES-128."""
+        from cryptography.hazmat.primitives import padding
+        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+        padder = padding.PKCS7(128).padder()
+        encryptor = Cipher(algorithms.AES(self.key), modes.CBC(bytes.fromhex(self.iv))).encryptor()
+        return encryptor.update(padder.update(data) + padder.finalize()) + encryptor.finalize()
+
+    def seal(self, chunklist: Path, init: Path, segments: list[Path]) -> None:
+        """Encrypt an fMP4 rendition FFmpeg wrote in the clear (its hls muxer refuses encrypted fMP4): the init
+        segment and every media segment, each a whole AES-128 file. The EXT-X-KEY goes before EXT-X-MAP, so it
+        applies to the init segment too (RFC 8216 4.3.2.4), with the IV that 4.3.2.5 then requires."""
+        for path in [init, *segments]:
+            tmp = path.with_name(f".{path.name}.aes")
+            tmp.write_bytes(self.encrypt(path.read_bytes()))
+            tmp.replace(path)
+        tag = f'#EXT-X-KEY:METHOD=AES-128,URI="{self.uri(chunklist)}",IV=0x{self.iv}'
+        lines = chunklist.read_text().splitlines()
+        at = next(i for i, line in enumerate(lines) if line.startswith("#EXT-X-MAP:"))
+        chunklist.write_text("\n".join(lines[:at] + [tag] + lines[at:]) + "\n")
 
 
 def _hls_outputs(fmt, box, layout: HlsLayout, rungs, streams, audio_fmt, audio_codec, separate, common, seg, index,
@@ -699,7 +728,8 @@ class _Finisher:
 
     keys: "HlsKeys | None" = None
 
-    def rendition(self, planned, playlist: Path, workdir: Path) -> tuple[list, dict]:
+    def rendition(self, planned, playlist: Path, workdir: Path, before_rates=None) -> tuple[list, dict]:
+        """``before_rates(entries)`` runs after the probe and before the sizes are measured (fMP4 sealing)."""
         from vidmill.engine import probe as probing
         from vidmill.errors import EncodeError
 
@@ -709,13 +739,16 @@ class _Finisher:
         missing = [p for _, p in entries if not p.is_file()]
         if missing:
             raise EncodeError(f"{playlist.name} names {missing[0].name}, which FFmpeg did not write")
-        probe_path = _probe_file(planned, workdir, entries[0][1], self.keys)
+        # FFmpeg encrypts TS segments itself; fMP4 ones are still in the clear here
+        ciphertext = self.keys if self.keys is not None and entries[0][1].suffix == ".ts" else None
+        probe_path = _probe_file(planned, workdir, entries[0][1], ciphertext)
         facts = probing.output_facts(probing.probe(probe_path))
-        measured = rates(entries)
-        measured["codecs"] = ",".join(codec_strings(probe_path))
-        planned.extra = {**facts, **measured}
+        codecs = ",".join(codec_strings(probe_path))
         if probe_path.name.startswith(".probe-"):
             probe_path.unlink()
+        if before_rates is not None:
+            before_rates(entries)
+        planned.extra = {**facts, **rates(entries), "codecs": codecs}
         return entries, facts
 
     def write_master(self, master: Path, workdir: Path, videos, audios, version: int,
@@ -760,17 +793,43 @@ class HlsFinisher(_Finisher):
 
     def __call__(self, workdir: Path) -> list:
         videos, audios, iframes = [], [], {}
+        fmp4 = self.box.segment == "fmp4"
         for out in self.planned:
             if out.kind not in ("video", "audio"):
                 continue
             playlist = out.files[0]
-            entries, facts = self.rendition(out, playlist, workdir)
+            init = out.files[1] if fmp4 else None
+            seal = None
+            if fmp4 and self.keys is not None:
+                def seal(entries, playlist=playlist, init=init):
+                    self.keys.seal(playlist, init, [p for _, p in entries])
+            if out.kind == "video" and self.fmt.i_frames_only:  # read from clear segments (no AES with I-frames)
+                entries = media_playlist(playlist)
+                iframes[out.stream_index] = (write_fmp4_iframes(entries, init, out.files[-1]) if fmp4
+                                             else write_iframes(entries, out.files[-1]))
+            entries, facts = self.rendition(out, playlist, workdir, seal)
             (videos if out.kind == "video" else audios).append((out, playlist, facts))
-            if out.kind == "video" and self.fmt.i_frames_only:
-                iframes[out.stream_index] = write_iframes(entries, out.files[-1])
-        version = 7 if self.box.segment == "fmp4" else (4 if iframes else 3)
+        version = 7 if fmp4 else (4 if iframes else 3)
         self.write_master(self.layout.master, workdir, videos, audios, version, iframes)
         return []
+
+
+def write_fmp4_iframes(entries: list[tuple[float, Path]], init: Path, path: Path) -> tuple[Path, int]:
+    """An EXT-X-I-FRAMES-ONLY playlist over fMP4 segments: per fragment, one byte range from its ``moof`` to the
+    end of the keyframe that opens it, after an EXT-X-MAP of the init segment. Returns (path, peak bits/s)."""
+    from vidmill.engine import fmp4
+    from vidmill.errors import EncodeError
+
+    try:
+        track = fmp4.video_track(init.read_bytes())
+        frames = [(k.seconds, k.moof, k.length, segment) for _, segment in entries
+                  for k in fmp4.fragment_keyframes(segment.read_bytes(), track)]
+    except fmp4.Fmp4Error as exc:
+        raise EncodeError(f"{init.parent.name}: I-frame playlist: {exc}") from exc
+    start = frames[0][0] if frames else 0.0
+    rel = init.relative_to(path.parent).as_posix() if init.is_relative_to(path.parent) else init.name
+    return _write_iframe_playlist(frames, start + sum(d for d, _ in entries), path, 7,
+                                  [f'#EXT-X-MAP:URI="{rel}"'])
 
 
 def write_iframes(entries: list[tuple[float, Path]], path: Path) -> tuple[Path, int]:
@@ -797,6 +856,12 @@ def write_iframes(entries: list[tuple[float, Path]], path: Path) -> tuple[Path, 
         if start is None and packets:
             start = min(p for p, _, _ in packets)
     end = (start or 0.0) + sum(d for d, _ in entries)
+    return _write_iframe_playlist(frames, end, path, 4)
+
+
+def _write_iframe_playlist(frames: list[tuple[float, int, int, Path]], end: float, path: Path, version: int,
+                           extra: list[str] = ()) -> tuple[Path, int]:
+    """(pts seconds, offset, length, segment) per I-frame; each lasts until the next one (the last until ``end``)."""
     lines, peak = [], 0
     for i, (pts, offset, length, segment) in enumerate(frames):
         until = frames[i + 1][0] if i + 1 < len(frames) else end
@@ -806,8 +871,8 @@ def write_iframes(entries: list[tuple[float, Path]], path: Path) -> tuple[Path, 
                   if segment.is_relative_to(path.parent) else segment.name]
     target = max((math.ceil(frames[i + 1][0] - frames[i][0]) if i + 1 < len(frames) else 1)
                  for i in range(len(frames))) if frames else 1
-    head = ["#EXTM3U", "#EXT-X-VERSION:4", f"#EXT-X-TARGETDURATION:{target}", "#EXT-X-MEDIA-SEQUENCE:0",
-            "#EXT-X-PLAYLIST-TYPE:VOD", "#EXT-X-I-FRAMES-ONLY"]
+    head = ["#EXTM3U", f"#EXT-X-VERSION:{version}", f"#EXT-X-TARGETDURATION:{target}", "#EXT-X-MEDIA-SEQUENCE:0",
+            "#EXT-X-PLAYLIST-TYPE:VOD", "#EXT-X-I-FRAMES-ONLY", *extra]
     path.write_text("\n".join(head + lines + ["#EXT-X-ENDLIST"]) + "\n")
     return path, peak
 
