@@ -49,10 +49,11 @@ class Track:
 
 
 def track(init: Path) -> Track:
+    """The first track of an init segment (its only one, or the video of a muxed rendition)."""
     data = init.read_bytes()
     (mvhd, _), = _find(data, ["moov", "mvhd"])
     movie_scale = struct.unpack(">I", data[mvhd + (20 if data[mvhd] == 1 else 12):][:4])[0]
-    (trak, trak_end), = _find(data, ["moov", "trak"])
+    (trak, trak_end), *_ = _find(data, ["moov", "trak"])
     (mdhd, _), = _find(data, ["mdia", "mdhd"], trak, trak_end)
     scale = struct.unpack(">I", data[mdhd + (20 if data[mdhd] == 1 else 12):][:4])[0]
     (hdlr, _), = _find(data, ["mdia", "hdlr"], trak, trak_end)
