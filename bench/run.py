@@ -93,7 +93,8 @@ def split_outputs(argv: list[str]) -> tuple[list[str], list[str], list[list[str]
 
 def separate_runs(argv: list[str], work: Path) -> list[list[str]]:
     """The same renditions as separate FFmpeg runs, one per rung, each decoding the source itself and scaling
-    with its own -vf (the audio rendition rides with the first run)."""
+    with its own -vf (the audio rendition rides with the first run), with FFmpeg's default threads as a hand
+    run has them (the per-rung ``-threads`` is vidmill's, for encoders that run at once)."""
     head, graph, outputs = split_outputs(argv)
     chains = {}
     for part in graph.split(";"):
@@ -104,6 +105,9 @@ def separate_runs(argv: list[str], work: Path) -> list[list[str]]:
         opts = list(out)
         label = opts[1][1:-1]
         opts[0:2] = ["-map", "0:v:0", "-vf", chains[label]]
+        if "-threads" in opts:  # vidmill sizes threads for rungs encoding at once; a run by hand keeps FFmpeg's
+            i = opts.index("-threads")
+            del opts[i:i + 2]
         runs.append([*head, *opts])
     audio = [o for o in outputs if not o[1].startswith("[v")]
     runs[0] += [a for o in audio for a in o]

@@ -15,7 +15,7 @@ import pytest
 from vidmill.core.query import check_supported, parse_query
 from tests.engine import bmff
 from vidmill.engine import probe as probing
-from vidmill.engine.streaming import filter_graph, media_playlist, per_stream
+from vidmill.engine.streaming import filter_graph, media_playlist, per_stream, rung_threads
 from vidmill.errors import QueryError
 from vidmill.pipeline import describe_outputs, plan_job, run_plan
 
@@ -518,3 +518,27 @@ def test_audio_and_video_of_every_rendition_start_within_a_frame(tmp_path, media
     assert len(raw) == 3, raw  # two video renditions and the audio
     for starts in (raw, shown):
         assert max(starts.values()) - min(starts.values()) < frame, (raw, shown)
+
+
+@pytest.mark.parametrize("cpus, expected", [
+    pytest.param(2, [2, 1, 1, 1], id="2-cores"),
+    pytest.param(8, [7, 3, 1, 1], id="8-cores"),
+    pytest.param(1, [1, 1, 1, 1], id="1-core-at-least-one-each"),
+])
+def test_rung_threads_share_one_and_a_half_threads_per_core_by_area(cpus, expected):
+    areas = [1920 * 1080, 1280 * 720, 854 * 480, 640 * 360]
+    assert rung_threads(areas, cpus) == expected
+
+
+def test_each_x264_rung_of_a_ladder_gets_its_own_thread_count(tmp_path, media, monkeypatch):
+    monkeypatch.setattr("vidmill.engine.streaming.os.cpu_count", lambda: 2)
+    fmt = {"output": "advanced_hls", "segment_duration": 2, "video_codec": "libx264",
+           "stream": [{"resolution": 360}, {"resolution": 240}]}
+    query = parse_query(json.dumps({"query": {"source": "https://x.invalid/s.mp4", "format": [fmt]}}))
+    src = media / "bbb_trailer_720p_55s_mp3.mp4"
+    pj = probing.probe(src)
+    plan = plan_job(query, query.format[0], 0, src=src, info=probing.media_info(pj), probe_json=pj, workdir=tmp_path)
+    argv = plan.steps[0].argv
+    threads = [argv[i + 1] for i, a in enumerate(argv) if a == "-threads"]
+    assert threads == ["2", "1"]  # 640x360 and 426x240 share 3 threads by area; after -bf, one per output
+    assert argv.index("-threads") > argv.index("-bf")

@@ -140,6 +140,7 @@ class VideoEncoder(ABC):
         # its keyframes at the same times. ``bframes`` pins one B-frame structure for every rung.
         self.segment: tuple[str, int] | None = None
         self.bframes: int | None = None
+        self.threads: int | None = None  # set per rung when several encoders share one process (None: FFmpeg's)
 
     def pix_fmt(self) -> str:
         want = self.fmt.pix_format or DEFAULT_PIX_FMT
@@ -158,7 +159,8 @@ class VideoEncoder(ABC):
     def aligned_keyframe_args(self) -> list[str]:
         period, gop = self.segment
         args = ["-force_key_frames", f"expr:gte(t,n_forced*{period})", "-g", str(gop), "-keyint_min", str(gop)]
-        return args + (["-bf", str(self.bframes)] if self.bframes is not None else [])
+        args += ["-bf", str(self.bframes)] if self.bframes is not None else []
+        return args + (["-threads", str(self.threads)] if self.threads is not None else [])
 
     def scene_cut(self, default) -> str:
         """The scene-cut threshold: the user's, or the default; always 0 in a segmented output."""

@@ -17,6 +17,7 @@ not another; DASH writes every rendition through one muxer, which shifts them al
 from __future__ import annotations
 
 import math
+import os
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -228,6 +229,15 @@ def filter_graph(chains: list[list[str]]) -> str:
     return ";".join(parts)
 
 
+def rung_threads(areas: list[int], cpus: int) -> list[int]:
+    """x264 threads per rung of a ladder whose encoders run at once in one process: x264's own default
+    (1.5 x cores frame threads for every encoder) oversubscribes the box N times over and spends CPU on thread
+    overhead; each rung gets its share of 1.5 x cores by pixel area instead (at least 1). Measured in
+    docs/architecture.md (2 cores, 1080/720/480/360: 2/1/1/1 threads, ~10% less CPU than x264's defaults)."""
+    total = sum(areas) or 1
+    return [max(1, round(1.5 * cpus * a / total)) for a in areas]
+
+
 def per_stream(args: list[str], k: int) -> list[str]:
     """Encoder options for output video stream ``k`` of a muxer that carries several (``-crf`` -> ``-crf:v:k``)."""
     out: list[str] = []
@@ -295,6 +305,11 @@ def plan_streaming(fmt, *, source: Path, info, workdir: Path, ffmpeg: str, index
         for rung in rungs:
             if rung.encoder.name in ("libx264", "libx265"):
                 rung.encoder.bframes = 0 if baseline else DEFAULT_BFRAMES
+        sized = [r for r in rungs if r.encoder.name == "libx264"]
+        if len(sized) > 1:
+            counts = rung_threads([r.frame.width * r.frame.height for r in sized], os.cpu_count() or 1)
+            for rung, n in zip(sized, counts):
+                rung.encoder.threads = n
 
     # --- audio -----------------------------------------------------------------------------------------
     top = merged(fmt, streams[0])
