@@ -30,8 +30,9 @@ media the two builds score differently (MPEG-PS/ES and MP3 detection are close c
 encode time; forcing reads the file the way the probe described it.
 
 ``-threads`` is left to FFmpeg for single-output plans; a ladder sets each x264 rung's share
-(``streaming.rung_threads``), since its encoders run at once in one process. ``metadata`` outputs have no FFmpeg step: pass ``probe_json``
-and the plan's ``write_files`` holds the JSON to write (else it is empty and the caller writes it).
+(``streaming.rung_threads``), since its encoders run at once in one process. ``metadata`` outputs have no
+FFmpeg step: pass ``probe_json`` and the plan's ``write_files`` holds the JSON to write (else it is empty and
+the caller writes it).
 """
 
 from __future__ import annotations
