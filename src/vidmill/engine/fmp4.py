@@ -53,6 +53,23 @@ class Track:
     default_flags: int  # from trex
 
 
+class _Fields:
+    """The optional fields of a full box, read in order: each is there only when its flag is set."""
+
+    def __init__(self, data: bytes, pos: int):
+        self.data, self.pos = data, pos
+
+    def take(self, present: int, fmt: str = ">I", default=None):
+        if not present:
+            return default
+        value = struct.unpack_from(fmt, self.data, self.pos)[0]
+        self.pos += struct.calcsize(fmt)
+        return value
+
+    def skip(self, present: int, size: int = 4) -> None:
+        self.pos += size if present else 0
+
+
 def video_track(init: bytes) -> Track:
     """The first video track of an init segment (``moov``), with its timescale and trex default flags."""
     moov = next(((o, s, h) for k, o, s, h in boxes(init) if k == b"moov"), None)
@@ -105,19 +122,13 @@ def fragment_keyframes(segment: bytes, track: Track) -> list[Keyframe]:
             track_id = struct.unpack_from(">I", segment, o + h + 4)[0]
             if track_id != track.track_id:
                 continue
-            pos = o + h + 8
-            base = moof  # default-base-is-moof, and the rule for the first traf without a base offset
-            if flags & 0x01:
-                base = struct.unpack_from(">Q", segment, pos)[0]
-                pos += 8
-            pos += 4 if flags & 0x02 else 0
-            default_size = default_flags = None
-            pos += 4 if flags & 0x08 else 0
-            if flags & 0x10:
-                default_size = struct.unpack_from(">I", segment, pos)[0]
-                pos += 4
-            if flags & 0x20:
-                default_flags = struct.unpack_from(">I", segment, pos)[0]
+            fields = _Fields(segment, o + h + 8)
+            # default-base-is-moof, and the rule for the first traf without a base offset
+            base = fields.take(flags & 0x01, ">Q", moof)
+            fields.skip(flags & 0x02)  # sample description index
+            fields.skip(flags & 0x08)  # default sample duration
+            default_size = fields.take(flags & 0x10)
+            default_flags = fields.take(flags & 0x20)
             tfdt = _child(segment, *traf, b"tfdt")
             decode_time = 0
             if tfdt is not None:
@@ -129,27 +140,15 @@ def fragment_keyframes(segment: bytes, track: Track) -> list[Keyframe]:
             o, _, h = trun
             version, tflags = segment[o + h], int.from_bytes(segment[o + h + 1:o + h + 4], "big")
             count = struct.unpack_from(">I", segment, o + h + 4)[0]
-            pos = o + h + 8
-            data_offset = 0
-            if tflags & 0x01:
-                data_offset = struct.unpack_from(">i", segment, pos)[0]
-                pos += 4
-            first_flags = None
-            if tflags & 0x04:
-                first_flags = struct.unpack_from(">I", segment, pos)[0]
-                pos += 4
+            fields = _Fields(segment, o + h + 8)
+            data_offset = fields.take(tflags & 0x01, ">i", 0)
+            first_flags = fields.take(tflags & 0x04)
             if count == 0:
                 continue
-            sample_size, sample_flags, cto = default_size, default_flags, 0
-            pos += 4 if tflags & 0x100 else 0
-            if tflags & 0x200:
-                sample_size = struct.unpack_from(">I", segment, pos)[0]
-                pos += 4
-            if tflags & 0x400:
-                sample_flags = struct.unpack_from(">I", segment, pos)[0]
-                pos += 4
-            if tflags & 0x800:
-                cto = struct.unpack_from(">i" if version else ">I", segment, pos)[0]
+            fields.skip(tflags & 0x100)  # the first sample's duration
+            sample_size = fields.take(tflags & 0x200, default=default_size)
+            sample_flags = fields.take(tflags & 0x400, default=default_flags)
+            cto = fields.take(tflags & 0x800, ">i" if version else ">I", 0)
             if first_flags is not None:
                 sample_flags = first_flags
             if sample_flags is None:
