@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import email
-import email.policy
 
 import pytest
 from aiosmtpd.controller import Controller

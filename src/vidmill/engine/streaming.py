@@ -250,7 +250,7 @@ def per_stream(args: list[str], k: int) -> list[str]:
 def plan_streaming(fmt, *, source: Path, info, workdir: Path, ffmpeg: str, index: int, upscale: bool,
                    input_args: list[str], duration: float | None):
     """Plan a streaming output: one FFmpeg step, one PlannedOutput per rendition plus the manifest(s)."""
-    from vidmill.engine.plan import GLOBAL_ARGS, Notice, Plan, PlannedOutput, Step
+    from vidmill.engine.plan import GLOBAL_ARGS, Notice, Plan, Step
 
     prefix = f"format[{index}]"
     box = container_for(fmt)
