@@ -15,7 +15,7 @@ import pytest
 from vidmill.core.query import check_supported, parse_query
 from tests.engine import bmff
 from vidmill.engine import probe as probing
-from vidmill.engine.streaming import filter_graph, media_playlist, per_stream, rung_threads
+from vidmill.engine.streaming import filter_graph, media_playlist, per_stream, rung_threads, usable_cpus
 from vidmill.errors import QueryError
 from vidmill.pipeline import describe_outputs, plan_job, run_plan
 
@@ -530,8 +530,24 @@ def test_rung_threads_share_one_and_a_half_threads_per_core_by_area(cpus, expect
     assert rung_threads(areas, cpus) == expected
 
 
+@pytest.mark.parametrize("cpu_max, affinity, expected", [
+    pytest.param("max 100000", 8, 8, id="no-quota-affinity-counts"),
+    pytest.param("200000 100000", 8, 2, id="quota-of-2-cores-caps-8"),
+    pytest.param("150000 100000", 8, 2, id="a-fraction-rounds-up"),
+    pytest.param("50000 100000", 8, 1, id="half-a-core-is-one"),
+    pytest.param("800000 100000", 3, 3, id="affinity-below-quota"),
+    pytest.param(None, 4, 4, id="no-cgroup-file"),
+    pytest.param("garbage", 4, 4, id="unreadable-quota-ignored"),
+])
+def test_usable_cpus_follow_affinity_and_the_cgroup_quota(tmp_path, monkeypatch, cpu_max, affinity, expected):
+    monkeypatch.setattr("vidmill.engine.streaming.os.sched_getaffinity", lambda pid: set(range(affinity)))
+    if cpu_max is not None:
+        (tmp_path / "cpu.max").write_text(cpu_max + "\n")
+    assert usable_cpus(tmp_path) == expected
+
+
 def test_each_x264_rung_of_a_ladder_gets_its_own_thread_count(tmp_path, media, monkeypatch):
-    monkeypatch.setattr("vidmill.engine.streaming.os.cpu_count", lambda: 2)
+    monkeypatch.setattr("vidmill.engine.streaming.usable_cpus", lambda: 2)
     fmt = {"output": "advanced_hls", "segment_duration": 2, "video_codec": "libx264",
            "stream": [{"resolution": 360}, {"resolution": 240}]}
     query = parse_query(json.dumps({"query": {"source": "https://x.invalid/s.mp4", "format": [fmt]}}))

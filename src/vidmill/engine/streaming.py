@@ -231,11 +231,30 @@ def filter_graph(chains: list[list[str]]) -> str:
 
 def rung_threads(areas: list[int], cpus: int) -> list[int]:
     """x264 threads per rung of a ladder whose encoders run at once in one process: x264's own default
-    (1.5 x cores frame threads for every encoder) oversubscribes the box N times over and spends CPU on thread
-    overhead; each rung gets its share of 1.5 x cores by pixel area instead (at least 1). Measured in
-    docs/architecture.md (2 cores, 1080/720/480/360: 2/1/1/1 threads, ~10% less CPU than x264's defaults)."""
+    (1.5 x cores frame threads for every encoder) oversubscribes the box N times over; each rung gets its share
+    of 1.5 x cores by pixel area instead (at least 1). Measured in docs/architecture.md (2 cores,
+    1080/720/480/360: 2/1/1/1 threads): ~10% less CPU than x264's defaults on a loaded box, the same on a quiet one."""
     total = sum(areas) or 1
     return [max(1, round(1.5 * cpus * a / total)) for a in areas]
+
+
+CGROUP = Path("/sys/fs/cgroup")
+
+
+def usable_cpus(cgroup: Path = CGROUP) -> int:
+    """The CPUs this process may use: its affinity mask, capped by a cgroup v2 quota (``cpu.max``, a container's
+    CPU limit). ``os.cpu_count()`` counts the host's CPUs, so a worker limited to 2 of 32 would size x264 for 32."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    try:
+        quota, period = (cgroup / "cpu.max").read_text().split()[:2]
+        if quota != "max":
+            cpus = min(cpus, math.ceil(int(quota) / int(period)))
+    except (OSError, ValueError):
+        pass
+    return max(1, cpus)
 
 
 def per_stream(args: list[str], k: int) -> list[str]:
@@ -307,7 +326,7 @@ def plan_streaming(fmt, *, source: Path, info, workdir: Path, ffmpeg: str, index
                 rung.encoder.bframes = 0 if baseline else DEFAULT_BFRAMES
         sized = [r for r in rungs if r.encoder.name == "libx264"]
         if len(sized) > 1:
-            counts = rung_threads([r.frame.width * r.frame.height for r in sized], os.cpu_count() or 1)
+            counts = rung_threads([r.frame.width * r.frame.height for r in sized], usable_cpus())
             for rung, n in zip(sized, counts):
                 rung.encoder.threads = n
 
