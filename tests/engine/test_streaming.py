@@ -252,6 +252,26 @@ def test_aes128_with_key_url_does_not_publish_the_key(tmp_path, media):
         described[1].files[0].read_text()
 
 
+def test_aes128_with_no_key_generates_one_per_output(tmp_path, media):
+    """``encryption: {}``: a random key and IV, published beside the master; segments decrypt with them only."""
+    fmt = {"output": "advanced_hls", "segment_duration": 2, "duration": 2, "encryption": {},
+           "stream": [{"resolution": 144}]}
+    keys = []
+    for run in ("a", "b"):
+        (tmp_path / run).mkdir()
+        _, described, wd = make(tmp_path / run, media, fmt)
+        key = (wd / "encryption.key").read_bytes()
+        assert len(key) == 16 and wd / "encryption.key" in described[0].files
+        iv = re.search(r'#EXT-X-KEY:METHOD=AES-128,URI="\.\./encryption\.key",IV=0x([0-9a-f]{32})',
+                       described[1].files[0].read_text()).group(1)
+        segment = media_playlist(described[1].files[0])[0][1]
+        with av.open(f"crypto:{segment}", options={"key": key.hex(), "iv": iv,
+                                                    "protocol_whitelist": "crypto,file"}) as c:
+            assert next(c.decode(video=0)).height == 144
+        keys.append((key, iv))
+    assert keys[0][0] != keys[1][0] and keys[0][1] != keys[1][1]  # never a fixed key or IV
+
+
 def _openssl_decrypt(path: Path, key: str, iv: str) -> bytes:
     """AES-128-CBC + PKCS7 undone by OpenSSL's command line: a consumer that shares no code with vidmill."""
     return subprocess.run(["openssl", "enc", "-d", "-aes-128-cbc", "-K", key, "-iv", iv, "-in", str(path)],
