@@ -280,6 +280,10 @@ KEYFRAMES = [
     pytest.param({"keyframe": "2s"}, info(fps=None),
                  ["-force_key_frames", "expr:gte(t,n_forced*2)", "-g", "50", "-keyint_min", "50"],
                  id="seconds-unknown-fps-assumes-25"),
+    # 12.5 frames: the forced keyframe lands on frame 13, so the GOP is 13 (12 added an IDR one frame early)
+    pytest.param({"keyframe": "0.5s"}, info(fps=None),
+                 ["-force_key_frames", "expr:gte(t,n_forced*0.5)", "-g", "13", "-keyint_min", "13"],
+                 id="seconds-fractional-frames-round-up"),
 ]
 
 

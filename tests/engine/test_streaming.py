@@ -15,7 +15,8 @@ import pytest
 from vidmill.core.query import check_supported, parse_query
 from tests.engine import bmff
 from vidmill.engine import probe as probing
-from vidmill.engine.streaming import filter_graph, media_playlist, per_stream, rung_threads, usable_cpus
+from vidmill.engine.streaming import (filter_graph, media_playlist, peak_rate, per_stream, rung_threads,
+                                      usable_cpus)
 from vidmill.errors import QueryError
 from vidmill.pipeline import describe_outputs, plan_job, run_plan
 
@@ -53,6 +54,17 @@ def master_variants(master: Path) -> list[tuple[dict, str]]:
             attrs = dict(re.findall(r'([A-Z-]+)=("[^"]*"|[^,]*)', line.split(":", 1)[1]))
             out.append(({k: v.strip('"') for k, v in attrs.items()}, lines[i + 1]))
     return out
+
+
+def rfc_peak(entries: list[tuple[float, Path]]) -> float:
+    """RFC 8216 §4.1 by brute force: the largest rate of any contiguous run of segments lasting 0.5-1.5 x the target
+    duration (the largest EXTINF rounded to the nearest integer); the whole rate when no run qualifies."""
+    sizes = [(d, p.stat().st_size * 8) for d, p in entries]
+    target = max(1, *(int(d + 0.5) for d, _ in sizes))
+    runs = [sizes[i:j] for i in range(len(sizes)) for j in range(i + 1, len(sizes) + 1)]
+    fits = [sum(b for _, b in r) / sum(d for d, _ in r) for r in runs
+            if 0.5 * target <= sum(d for d, _ in r) <= 1.5 * target or (len(r) == 1 and r[0][0] > 1.5 * target)]
+    return max(fits) if fits else sum(b for _, b in sizes) / sum(d for d, _ in sizes)
 
 
 def test_a_four_rung_ladder_has_identical_keyframes_and_exact_segments(tmp_path, media):
@@ -93,11 +105,10 @@ def test_a_four_rung_ladder_has_identical_keyframes_and_exact_segments(tmp_path,
     assert '#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="audio"' in text and 'URI="audio_1/chunklist.m3u8"' in text
     variants = master_variants(master)
     assert [v[1] for v in variants] == [f"video_{i}/chunklist.m3u8" for i in (1, 2, 3, 4)]
-    audio_peak = max(p.stat().st_size * 8 / d for d, p in media_playlist(audio.files[0]))
+    audio_peak = rfc_peak(media_playlist(audio.files[0]))
     for (attrs, uri), d in zip(variants, videos):
         entries = media_playlist(wd / uri)
-        peak = max(p.stat().st_size * 8 / dur for dur, p in entries)
-        assert int(attrs["BANDWIDTH"]) == math.ceil(peak) + math.ceil(audio_peak)
+        assert int(attrs["BANDWIDTH"]) == math.ceil(rfc_peak(entries)) + math.ceil(audio_peak)
         assert int(attrs["AVERAGE-BANDWIDTH"]) < int(attrs["BANDWIDTH"])
         assert re.fullmatch(r"avc1\.4d40[0-9a-f]{2},mp4a\.40\.2", attrs["CODECS"]), attrs["CODECS"]
         assert attrs["RESOLUTION"] == f"{d.facts['width']}x{d.facts['height']}"
@@ -154,6 +165,59 @@ def test_muxed_audio_and_iframe_playlists(tmp_path, media):
         with av.open(str(piece)) as c:
             frame = next(c.decode(video=0))
             assert frame.key_frame and frame.height == 240
+
+
+def test_peak_rate_takes_runs_of_half_to_one_and_a_half_target_durations():
+    # two full 2 s segments and a 0.04 s tail holding one keyframe: alone the tail reads 11.6 Mbit/s
+    sizes = [(2.0, 367_500), (2.0, 290_750), (0.04, 58_090)]
+    assert peak_rate(sizes, 2) == pytest.approx(max(367_500 * 8 / 2, (290_750 + 58_090) * 8 / 2.04))
+    assert peak_rate(sizes, 2) < 1.5e6
+    assert peak_rate([(0.3, 1000)], 2) == pytest.approx(1000 * 8 / 0.3)  # shorter than half a target: its rate
+    assert peak_rate([(1.0, 100), (1.0, 900)], 1) == pytest.approx(7200)  # every segment counts alone
+    assert peak_rate([], 2) == 0
+
+
+def test_a_short_last_segment_does_not_inflate_bandwidth(tmp_path, media):
+    """RFC 8216 §4.1: a 0.04 s last segment (one keyframe) is measured with its neighbour, not alone; before, the
+    master said 11.9 Mbit/s for a 1.5 Mbit/s rendition. The same peak goes into DASH @bandwidth."""
+    plan, described, wd = make(tmp_path, media, {
+        "output": "advanced_hls", "segment_duration": 2, "duration": 4.02, "video_codec_parameters": FAST,
+        "stream": [{"resolution": 360}]})
+    video = next(d for d in described if d.kind == "video")
+    entries = media_playlist(video.files[0])
+    assert len(entries) == 3 and entries[-1][0] < 0.1, entries  # the short tail this test is about
+    alone = [p.stat().st_size * 8 / dur for dur, p in entries]
+    full = max(alone[:-1])
+    attrs, _ = master_variants(plan.main)[0]
+    audio = next(d for d in described if d.kind == "audio")
+    video_peak = int(attrs["BANDWIDTH"]) - math.ceil(rfc_peak(media_playlist(audio.files[0])))
+    assert video_peak == math.ceil(rfc_peak(entries))
+    assert full <= video_peak < 1.5 * full < alone[-1], (alone, video_peak)
+
+
+def test_a_keyframe_period_of_fractional_frames_makes_one_keyframe_per_period(tmp_path, media):
+    """``keyframe: "0.5s"`` at 25 fps (12.5 frames): keyframes at 0, 0.52, 1.0, 1.52 s... on every rung, never a
+    second IDR one frame before the forced one (a GOP of 12 put one at 0.48 and the forced one at 0.52)."""
+    plan, described, wd = make(tmp_path, media, {
+        "output": "advanced_hls", "segment_duration": 1, "keyframe": "0.5s", "duration": 2.5,
+        "video_codec_parameters": FAST, "stream": [{"resolution": 240}, {"resolution": 144}]})
+    keys = []
+    for d in (d for d in described if d.kind == "video"):
+        times = [t for _, seg in media_playlist(d.files[0]) for t, k in packets(seg) if k]
+        keys.append([round(t - times[0], 3) for t in times])
+    assert keys[0] == keys[1] == [0.0, 0.52, 1.0, 1.52, 2.0], keys
+
+
+def test_an_iframe_playlist_with_one_keyframe_keeps_its_target_duration(tmp_path, media):
+    """A source shorter than one segment has one keyframe, lasting to the end: EXT-X-TARGETDURATION covers it."""
+    plan, described, wd = make(tmp_path, media, {
+        "output": "advanced_hls", "i_frames_only": 1, "duration": 3, "video_codec_parameters": FAST,
+        "stream": [{"resolution": 144}]})
+    text = (wd / "video_1" / "iframes.m3u8").read_text()
+    extinf = [float(x) for x in re.findall(r"#EXTINF:([\d.]+),", text)]
+    target = int(re.search(r"#EXT-X-TARGETDURATION:(\d+)", text).group(1))
+    assert len(extinf) == 1 and extinf[0] == pytest.approx(3.0, abs=0.05)
+    assert all(int(d + 0.5) <= target for d in extinf) and target == 3
 
 
 def test_dash_with_cmaf_master_shares_one_set_of_segments(tmp_path, media):
@@ -313,9 +377,8 @@ def test_aes128_fmp4_encrypts_init_and_segments_whole(tmp_path, media):
         if d.kind == "video":
             assert abs(total - 5.28 * 25) <= 2, total
         # bandwidth measured from the files as served (ciphertext, padded)
-        peak = max(p.stat().st_size * 8 / dur for dur, p in entries)
         assert d.facts["codecs"].startswith("avc1." if d.kind == "video" else "mp4a.")
-        assert plan.outputs[described.index(d)].extra["bandwidth"] == math.ceil(peak)
+        assert plan.outputs[described.index(d)].extra["bandwidth"] == math.ceil(rfc_peak(entries))
     assert master_variants(plan.main)[0][0]["CODECS"].startswith("avc1.")
 
 

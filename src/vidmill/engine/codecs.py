@@ -12,9 +12,9 @@ for libx264 in FFmpeg 9: ``ffmpeg -h encoder=libx264`` plus the generic codec op
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-
+import math
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
@@ -114,6 +114,13 @@ def rate_control(fmt, vcp, *, crf_default: int | None, crf_args: Callable[[str],
     return args
 
 
+def gop_frames(seconds: float, fps: float | None) -> int:
+    """GOP length in frames for keyframes every ``seconds``: the first frame at or after the period, which is
+    where ``-force_key_frames expr:gte(t,n_forced*S)`` puts them. Rounding down (0.5 s at 25 fps: 12, the forced
+    one lands on 13) made x264 add an IDR of its own one frame before every forced one."""
+    return max(1, math.ceil(float(seconds) * (fps or 25.0) - 1e-3))
+
+
 def keyframe_args(fmt, fps: float | None) -> list[str]:
     spec = fmt.keyframe_spec or (DEFAULT_KEYFRAME_FRAMES, "frames")
     value, unit = spec
@@ -121,7 +128,7 @@ def keyframe_args(fmt, fps: float | None) -> list[str]:
         n = str(int(value))
         return ["-g", n, "-keyint_min", n]
     seconds = num(value)
-    gop = max(1, round(float(value) * (fps or 25.0)))
+    gop = gop_frames(value, fps)
     return ["-force_key_frames", f"expr:gte(t,n_forced*{seconds})", "-g", str(gop), "-keyint_min", str(gop)]
 
 

@@ -25,7 +25,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from vidmill.engine import video as geo
-from vidmill.engine.codecs import VideoEncoder, audio_args, num
+from vidmill.engine.codecs import VideoEncoder, audio_args, gop_frames, num
 from vidmill.engine.outputs import FDK_FALLBACK_MESSAGE, VIDEO_ENCODERS
 from vidmill.errors import QueryError, UnsupportedField
 
@@ -198,11 +198,11 @@ def _gop(r, fps: float | None, seg: float, field_prefix: str) -> tuple[str, int]
     spec = r.keyframe_spec
     rate = fps or 25.0
     if spec is None:
-        return num(seg), max(1, math.ceil(seg * rate - _FPS_TOLERANCE))
+        return num(seg), gop_frames(seg, rate)
     value, unit = spec
     period = Fraction(str(value)) if unit == "seconds" else Fraction(int(value)) / Fraction(rate).limit_denominator(1001)
     _check_period(Fraction(str(seg)), period, f"{field_prefix}.keyframe", field_prefix)
-    frames = int(value) if unit == "frames" else max(1, round(float(value) * rate))
+    frames = int(value) if unit == "frames" else gop_frames(value, rate)
     return num(float(period)), frames
 
 
@@ -646,11 +646,39 @@ def media_playlist(path: Path) -> list[tuple[float, Path]]:
     return entries
 
 
+def target_duration(durations) -> int:
+    """EXT-X-TARGETDURATION: every EXTINF, rounded to the nearest integer, is at most this (RFC 8216 §4.3.3.1)."""
+    return max([1, *(int(d + 0.5) for d in durations)])
+
+
+def peak_rate(sizes: list[tuple[float, int]], target: float) -> float:
+    """The peak segment bit rate of RFC 8216 §4.1: the largest rate of any run of consecutive segments lasting
+    0.5 to 1.5 x the target duration (a segment longer than that counts alone). A short last segment is so
+    measured with its neighbour: alone, one keyframe in 0.04 s would read as ~10x the stream's real peak. With
+    less than half a target in all, the whole playlist's rate."""
+    low, high = 0.5 * target, 1.5 * target
+    peak = 0.0
+    for i in range(len(sizes)):
+        bits = seconds = 0.0
+        for j in range(i, len(sizes)):
+            seconds += sizes[j][0]
+            bits += sizes[j][1] * 8
+            if seconds >= low and (seconds <= high or j == i):
+                peak = max(peak, bits / seconds)
+            if seconds >= high:
+                break
+    total_s = sum(d for d, _ in sizes)
+    if not peak and total_s > 0:
+        peak = sum(b for _, b in sizes) * 8 / total_s
+    return peak
+
+
 def rates(entries: list[tuple[float, Path]]) -> dict:
-    """Peak and average bits per second of a rendition, measured from its segment files."""
+    """Peak (RFC 8216 §4.1, see ``peak_rate``) and average bits per second of a rendition, measured from its
+    segment files. HLS BANDWIDTH and DASH ``@bandwidth`` both take the peak."""
     sizes = [(d, p.stat().st_size) for d, p in entries]
     total_s = sum(d for d, _ in sizes)
-    peak = max((size * 8 / d for d, size in sizes if d > 0), default=0)
+    peak = peak_rate(sizes, target_duration(d for d, _ in sizes))
     avg = sum(size for _, size in sizes) * 8 / total_s if total_s else 0
     return {"bandwidth": math.ceil(peak), "average_bandwidth": math.ceil(avg), "duration": round(total_s, 6),
             "segments": len(sizes)}
@@ -896,15 +924,15 @@ def write_iframes(entries: list[tuple[float, Path]], path: Path) -> tuple[Path, 
 def _write_iframe_playlist(frames: list[tuple[float, int, int, Path]], end: float, path: Path, version: int,
                            extra: list[str] = ()) -> tuple[Path, int]:
     """(pts seconds, offset, length, segment) per I-frame; each lasts until the next one (the last until ``end``)."""
-    lines, peak = [], 0
+    lines, sizes = [], []
     for i, (pts, offset, length, segment) in enumerate(frames):
         until = frames[i + 1][0] if i + 1 < len(frames) else end
         d = max(until - pts, 0.001)
-        peak = max(peak, math.ceil(length * 8 / d))
+        sizes.append((d, length))
         lines += [f"#EXTINF:{d:.6f},", f"#EXT-X-BYTERANGE:{length}@{offset}", segment.relative_to(path.parent).as_posix()
                   if segment.is_relative_to(path.parent) else segment.name]
-    target = max((math.ceil(frames[i + 1][0] - frames[i][0]) if i + 1 < len(frames) else 1)
-                 for i in range(len(frames))) if frames else 1
+    target = target_duration(d for d, _ in sizes)  # the last I-frame's EXTINF (until the end) included
+    peak = math.ceil(peak_rate(sizes, target))
     head = ["#EXTM3U", f"#EXT-X-VERSION:{version}", f"#EXT-X-TARGETDURATION:{target}", "#EXT-X-MEDIA-SEQUENCE:0",
             "#EXT-X-PLAYLIST-TYPE:VOD", "#EXT-X-I-FRAMES-ONLY", *extra]
     path.write_text("\n".join(head + lines + ["#EXT-X-ENDLIST"]) + "\n")
