@@ -44,3 +44,38 @@ def test_repack_drops_what_the_flags_turn_off_and_picks_the_container(tmp_path, 
         assert [s.type for s in c.streams] == ["video"]
     _, [vp8], _ = make(tmp_path / "b", media, {"output": "repack", "duration": 2}, source="screencast_vp8.webm")
     assert vp8.files[0].suffix == ".mkv" and vp8.facts["video_codec"] == "vp8"  # MP4 cannot carry VP8
+
+
+def _audio(path) -> tuple[str, int, int, str]:
+    with av.open(str(path)) as c:
+        cc = c.streams.audio[0].codec_context
+        return cc.name, cc.sample_rate, cc.channels, cc.layout.name
+
+
+def test_audio_settings_an_encoder_cannot_take_are_adjusted_with_a_warning(tmp_path, media):
+    """The query allows 192 kHz and 8 channels; LAME takes 48 kHz and 2 channels, AAC 96 kHz. Before, FFmpeg
+    failed the job with the encoder's one word ("stereo", "8000", "7350")."""
+    plan, [mp3], _ = make(tmp_path / "a", media, {"output": "mp3", "duration": 1, "audio_sample_rate": 96000,
+                                                  "audio_channels_number": 6})
+    assert _audio(mp3.files[0])[1:3] == (48000, 2) and _audio(mp3.files[0])[0].startswith("mp3")
+    assert sorted((n.field, n.message) for n in plan.notices) == [
+        ("format[0].audio_channels_number", "libmp3lame carries at most 2 channels; downmixed to stereo"),
+        ("format[0].audio_sample_rate", "libmp3lame cannot encode at 96000 Hz; encoded at 48000 Hz")]
+    plan, described, _ = make(tmp_path / "b", media, {"output": "hls_audio", "duration": 1,
+                                                      "audio_sample_rate": 192000})
+    segment = next(d for d in described if d.kind == "audio").files[1]
+    assert _audio(segment)[:2] == ("aac", 96000)
+    assert [(n.field, n.message) for n in plan.notices] == [
+        ("format[0].audio_sample_rate", "aac cannot encode at 192000 Hz; encoded at 96000 Hz")]
+
+
+@pytest.mark.parametrize("fmt", [
+    pytest.param({"output": "webm", "size": "320x180"}, id="opus"),
+    pytest.param({"output": "flac"}, id="flac"),
+])
+def test_three_channels_are_left_right_centre(tmp_path, media, fmt):
+    """FFmpeg's default three-channel layout is 2.1, which libopus refuses ("Invalid channel layout 2.1 for
+    specified mapping family 1") and FLAC mislabels: three channels are encoded as 3.0."""
+    plan, described, _ = make(tmp_path, media, {**fmt, "duration": 1, "audio_channels_number": 3})
+    name, _, channels, layout = _audio(described[0].files[0])
+    assert (channels, layout) == (3, "3.0") and name in ("opus", "flac")

@@ -465,6 +465,19 @@ def test_single_folder_names_that_would_collide_are_refused(tmp_path, media):
     assert err.value.field == "format[0].stream" and "chunklist_video_2.m3u8" in err.value.message
 
 
+@pytest.mark.parametrize("fmp4", [0, 1])
+def test_a_key_url_that_cannot_go_in_a_playlist_is_refused_at_start(fmp4):
+    """Written inside EXT-X-KEY's quoted URI: a quote would end it. Refused by check_supported (start_encode2),
+    before any encode; for fMP4 it used to surface only after the whole encode, without the format index."""
+    q = parse_query(json.dumps({"query": {"source": "https://h.invalid/s.mp4", "format": [
+        {"output": "mp4"},
+        {"output": "advanced_hls", "fmp4": fmp4, "encryption": {"key_url": 'https://k.example/a"b'},
+         "stream": [{"resolution": 144}]}]}}))
+    with pytest.raises(QueryError) as err:
+        check_supported(q)
+    assert err.value.field == "format[1].encryption.key_url" and "quotes" in err.value.message
+
+
 def test_a_source_without_audio_makes_a_video_only_ladder(tmp_path, media):
     plan, described, _ = make(tmp_path, media, {"output": "advanced_hls", "segment_duration": 2, "duration": 2,
                                                 "stream": [{"resolution": 144}]}, source="city_cc0_720x405_mpeg2.mpg")

@@ -232,19 +232,50 @@ def flags_arg(value, warn: Warn) -> list[str]:
 CHANNEL_LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
 
 
+# Where the query allows more than an encoder takes (it allows up to 192 kHz and 8 channels), checked by encoding
+# with FFmpeg 9: the AAC encoder stops at 96 kHz, LAME at 48 kHz and 2 channels. Every lower rate the query allows
+# is one both take, so the highest they take is the one to fall back to.
+AUDIO_MAX_RATE = {"aac": 96000, "libmp3lame": 48000}
+AUDIO_MAX_CHANNELS = {"libmp3lame": 2}
+
+
 def audio_settings(fmt, encoder: str) -> tuple[int, int, int]:
-    """(bitrate kbps, sample rate, channels) for ``encoder`` with the seed's defaults."""
+    """(bitrate kbps, sample rate, channels) for ``encoder`` with the seed's defaults, within what the encoder
+    takes (``audio_adjustments`` says what was changed)."""
     bitrate = int(fmt.audio_bitrate or DEFAULT_AUDIO_BITRATE_K)
     rate = int(fmt.audio_sample_rate or DEFAULT_AUDIO_SAMPLE_RATE)
     channels = int(fmt.audio_channels_number or DEFAULT_AUDIO_CHANNELS)
     if encoder == "libopus" and rate not in OPUS_SAMPLE_RATES:
         rate = 48000  # Opus codes at 48 kHz internally; 44.1 kHz (the default) is resampled
+    rate = min(rate, AUDIO_MAX_RATE.get(encoder, rate))
+    channels = min(channels, AUDIO_MAX_CHANNELS.get(encoder, channels))
     return bitrate, rate, channels
+
+
+def audio_adjustments(fmt, encoder: str) -> list[tuple[str, str]]:
+    """(warning, field) for each asked audio setting ``encoder`` cannot take, as ``audio_settings`` changed it."""
+    _, rate, channels = audio_settings(fmt, encoder)
+    out = []
+    if fmt.audio_sample_rate and int(fmt.audio_sample_rate) != rate:
+        out.append((f"{encoder} cannot encode at {int(fmt.audio_sample_rate)} Hz; encoded at {rate} Hz",
+                    "audio_sample_rate"))
+    if fmt.audio_channels_number and int(fmt.audio_channels_number) != channels:
+        out.append((f"{encoder} carries at most {channels} channels; downmixed to {CHANNEL_LAYOUTS[channels]}",
+                    "audio_channels_number"))
+    return out
+
+
+def channel_args(encoder: str, channels: int) -> list[str]:
+    """``-ac N``; three channels as ``3.0`` (L R C) for the codecs whose channel orders have no 2.1 (FFmpeg's
+    default for three): Opus and Vorbis refuse or mislabel 2.1, FLAC mislabels it."""
+    if channels == 3 and encoder in ("libopus", "libvorbis", "flac"):
+        return ["-ch_layout", "3.0"]
+    return ["-ac", str(channels)]
 
 
 def audio_args(fmt, encoder: str) -> list[str]:
     bitrate, rate, channels = audio_settings(fmt, encoder)
-    args = ["-c:a", encoder, "-b:a", f"{bitrate}k", "-ar", str(rate), "-ac", str(channels)]
+    args = ["-c:a", encoder, "-b:a", f"{bitrate}k", "-ar", str(rate), *channel_args(encoder, channels)]
     if encoder == "libopus" and channels > 2:
         args += ["-mapping_family", "1"]  # surround Opus needs the Vorbis channel mapping
     return args

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vidmill.engine.codecs import audio_settings, num
+from vidmill.engine.codecs import audio_adjustments, audio_settings, channel_args, num
 from vidmill.errors import QueryError
 
 AUDIO_FILE_OUTPUTS = {"mp3": ("libmp3lame", "mp3", "mp3"), "flac": ("flac", "flac", "flac")}
@@ -45,7 +45,9 @@ def plan_audio_file(fmt, *, source: Path, info, workdir: Path, ffmpeg: str, inde
         notices.append(Notice("adjusted", f"{fmt.audio_codec} cannot go into a {fmt.output} output; encoded with "
                                           f"{encoder}", f"{prefix}.audio_codec", index))
     bitrate, rate, channels = audio_settings(fmt, encoder)
-    audio = ["-c:a", encoder, "-ar", str(rate), "-ac", str(channels)]
+    notices += [Notice("adjusted", message, f"{prefix}.{key}", index)
+                for message, key in audio_adjustments(fmt, encoder)]
+    audio = ["-c:a", encoder, "-ar", str(rate), *channel_args(encoder, channels)]
     if fmt.output == "mp3":
         audio[2:2] = ["-b:a", f"{bitrate}k"]
     elif fmt.audio_bitrate:

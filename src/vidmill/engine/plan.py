@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vidmill.engine import video as geo
-from vidmill.engine.codecs import audio_args, num, silence_source
+from vidmill.engine.codecs import audio_adjustments, audio_args, num, silence_source
 from vidmill.engine.outputs import ENCODED_OUTPUTS
 from vidmill.engine.copies import AUDIO_FILE_OUTPUTS, plan_audio_file, plan_repack
 from vidmill.engine.streaming import STREAMING_OUTPUTS, plan_streaming
@@ -259,6 +259,8 @@ def plan_output(fmt, *, source: Path, info, workdir: Path, ffmpeg: str, index: i
     maps = ["-map", "0:v:0"]
     if not fmt.no_audio and (fmt.audio_mute or info.has_audio):
         codec = kind.audio_encoder(fmt.audio_codec, warn)
+        for message, key in audio_adjustments(fmt, codec):
+            warn(message, key)
         audio = audio_args(fmt, codec)
         if fmt.audio_mute:
             audio_in = ["-f", "lavfi", *(["-t", num(duration)] if duration else []),

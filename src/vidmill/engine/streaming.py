@@ -25,7 +25,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from vidmill.engine import video as geo
-from vidmill.engine.codecs import VideoEncoder, audio_args, gop_frames, num
+from vidmill.engine.codecs import VideoEncoder, audio_adjustments, audio_args, gop_frames, num
 from vidmill.engine.outputs import FDK_FALLBACK_MESSAGE, VIDEO_ENCODERS
 from vidmill.errors import QueryError, UnsupportedField
 
@@ -91,6 +91,10 @@ def _stream_field(prefix: str, has_streams: bool, j: int, name: str) -> str:
     return f"{prefix}.stream[{j}].{name}" if has_streams else f"{prefix}.{name}"
 
 
+def _one_line_unquoted(text: str) -> bool:
+    return text.isprintable() and not any(c in text for c in "\r\n\"")
+
+
 def check_static(fmt, prefix: str) -> None:
     """Refusals that need no source: codecs the container cannot carry, names that collide, keyframe intervals
     and frame rates that cannot share segment boundaries. Raises QueryError naming the field."""
@@ -103,6 +107,11 @@ def check_static(fmt, prefix: str) -> None:
         raise UnsupportedField(f"{prefix}.encryption: AES-128 encryption applies to HLS outputs (advanced_hls, "
                                f"hls_audio){cmaf}; DASH protection (cenc_drm) is not supported yet",
                                field=f"{prefix}.encryption")
+    key_url = fmt.encryption.key_url if fmt.encryption is not None else None
+    if key_url is not None and not _one_line_unquoted(key_url):
+        # it is written inside EXT-X-KEY's quoted URI attribute (RFC 8216 4.2: no quote, CR or LF)
+        raise QueryError(f"{prefix}.encryption.key_url: must be one line without quotes",
+                         field=f"{prefix}.encryption.key_url")
     if fmt.i_frames_only and box.protocol != "hls":
         raise UnsupportedField(f"{prefix}.i_frames_only: I-frame playlists are made for advanced_hls outputs, not "
                                f"{fmt.output}", field=f"{prefix}.i_frames_only")
@@ -346,6 +355,10 @@ def plan_streaming(fmt, *, source: Path, info, workdir: Path, ffmpeg: str, index
                 f"{asked} cannot go into a {fmt.output} output; encoded with {audio_codec}"
             notices.append(Notice("adjusted", message, field, index, 0))
     separate = box.protocol == "dash" or not box.has_video or (fmt.separate_audio is None or bool(fmt.separate_audio))
+    if with_audio:  # what the audio encoder cannot take, said once per stream whose audio is encoded
+        for j, stream in enumerate(streams[:1] if separate else streams):
+            for message, key in audio_adjustments(merged(fmt, stream), audio_codec):
+                warner(j)(message, key)
     if with_audio and separate and box.has_video and len(streams) > 1:
         for j, stream in enumerate(streams[1:], start=1):
             if stream is not None and any(getattr(stream, a) is not None and getattr(stream, a) != getattr(top, a)
@@ -507,7 +520,7 @@ class HlsKeys:
         else:
             depth = len(chunklist.parent.relative_to(self.workdir).parts)
             uri = "../" * depth + self.public.name
-        if any(c in uri for c in "\r\n\"") or not uri.isprintable():
+        if not _one_line_unquoted(uri):  # refused at start by check_static; never written into a playlist
             raise QueryError("encryption.key_url: must be one line without quotes", field="encryption.key_url")
         return uri
 
