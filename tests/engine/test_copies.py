@@ -79,3 +79,50 @@ def test_three_channels_are_left_right_centre(tmp_path, media, fmt):
     plan, described, _ = make(tmp_path, media, {**fmt, "duration": 1, "audio_channels_number": 3})
     name, _, channels, layout = _audio(described[0].files[0])
     assert (channels, layout) == (3, "3.0") and name in ("opus", "flac")
+
+
+SRT = "1\n00:00:00,200 --> 00:00:01,500\nHello from the source\n\n2\n00:00:01,600 --> 00:00:02,800\nSecond line\n"
+
+
+def _with_subtitles(tmp_path, media, name: str, codecs: list[str]):
+    """A 3 s copy of the 5.1 clip with a text subtitle track, muxed with the given audio and subtitle codecs."""
+    import subprocess
+
+    from vidmill.engine.ffmpeg import ffmpeg_exe
+
+    srt = tmp_path / "subs.srt"
+    srt.write_text(SRT)
+    out = tmp_path / name
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-t", "3", "-i", str(media / "bbb_720p_5s_aac51.mp4"),
+                    "-i", str(srt), "-map", "0:v", "-map", "0:a", "-map", "1:s", "-c:v", "copy", *codecs, str(out)],
+                   check=True)
+    return out
+
+
+def _subtitle_texts(path) -> tuple[str, list[str]]:
+    with av.open(str(path)) as c:
+        stream = c.streams.subtitles[0]
+        texts = []
+        for packet in c.demux(stream):
+            for item in packet.decode():  # a subtitle, or a set of them (PyAV versions differ)
+                for sub in (item if hasattr(item, "__iter__") else [item]):
+                    value = getattr(sub, "ass", None) or getattr(sub, "text", None) or b""
+                    texts.append(value.decode(errors="replace") if isinstance(value, bytes) else str(value))
+        return stream.codec_context.name, texts
+
+
+@pytest.mark.parametrize("name, codecs, container, subtitle", [
+    # PCM audio cannot go into MP4, so the repack is Matroska: mov_text becomes SubRip (a copy failed the job)
+    pytest.param("movtext.mov", ["-c:a", "pcm_s16le", "-c:s", "mov_text"], ".mkv", ("subrip", "srt"),
+                 id="mov_text-to-mkv"),
+    pytest.param("subrip.mkv", ["-c:a", "copy", "-c:s", "srt"], ".mp4", ("mov_text",), id="subrip-to-mp4"),
+    pytest.param("ass.mkv", ["-c:a", "pcm_s16le", "-c:s", "ass"], ".mkv", ("ass", "ssa"), id="ass-copied-in-mkv"),
+])
+def test_repack_keeps_text_subtitles_in_the_container_it_picks(tmp_path, media, name, codecs, container, subtitle):
+    source = _with_subtitles(tmp_path, media, name, codecs)
+    _, [out], _ = make(tmp_path, media, {"output": "repack"}, source=str(source))
+    assert out.files[0].suffix == container
+    codec, texts = _subtitle_texts(out.files[0])
+    assert codec in subtitle  # PyAV names decoders: srt for SubRip, ssa for ASS
+    joined = " ".join(texts)
+    assert "Hello from the source" in joined and "Second line" in joined, texts

@@ -20,6 +20,7 @@ AUDIO_FILE_OUTPUTS = {"mp3": ("libmp3lame", "mp3", "mp3"), "flac": ("flac", "fla
 MP4_VIDEO = {"h264", "hevc", "av1", "vp9", "mpeg4", "mpeg2video", "mpeg1video", "mjpeg"}
 MP4_AUDIO = {"aac", "mp3", "ac3", "eac3", "opus", "flac", "alac", "mp2"}
 TEXT_SUBTITLES = {"subrip", "srt", "ass", "ssa", "webvtt", "mov_text", "text"}
+MKV_TEXT_SUBTITLES = {"subrip", "srt", "ass", "ssa", "webvtt"}  # Matroska's own text kinds: copied as they are
 
 
 def _inputs(fmt, input_args: list[str], source: Path) -> list[str]:
@@ -89,10 +90,10 @@ def plan_repack(fmt, *, source: Path, info, workdir: Path, ffmpeg: str, index: i
         if len(text) < len(info.subtitle_codecs):
             notices.append(Notice("adjusted", "picture-based subtitles cannot be repacked; left out",
                                   f"{prefix}.subtitles_copy", index))
-        for i in text:
-            subs += ["-map", f"0:s:{i}"]
-        if subs:
-            subs += ["-c:s", "mov_text" if mp4 else "copy"]
+        for k, i in enumerate(text):
+            # MP4 carries text as mov_text; Matroska copies its own kinds and takes MP4's mov_text as SubRip
+            codec = "mov_text" if mp4 else ("copy" if info.subtitle_codecs[i] in MKV_TEXT_SUBTITLES else "srt")
+            subs += ["-map", f"0:s:{i}", f"-c:s:{k}", codec]
     meta = ["-map_metadata", "0"] if _flag(fmt.metadata_copy) else ["-map_metadata", "-1", "-map_chapters", "-1"]
     out = workdir / f"video-{index}.{'mp4' if mp4 else 'mkv'}"
     mux = ["-movflags", "+faststart", "-f", "mp4"] if mp4 else ["-f", "matroska"]
