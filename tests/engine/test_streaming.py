@@ -7,6 +7,7 @@ import json
 import math
 import re
 import subprocess
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import av
@@ -218,6 +219,28 @@ def test_an_iframe_playlist_with_one_keyframe_keeps_its_target_duration(tmp_path
     target = int(re.search(r"#EXT-X-TARGETDURATION:(\d+)", text).group(1))
     assert len(extinf) == 1 and extinf[0] == pytest.approx(3.0, abs=0.05)
     assert all(int(d + 0.5) <= target for d in extinf) and target == 3
+
+
+def test_dash_rungs_of_different_codecs_get_one_adaptation_set_each(tmp_path, media):
+    """An HEVC rung beside H.264 ones: a player picks the set it can decode and switches within it."""
+    plan, described, wd = make(tmp_path, media, {
+        "output": "advanced_dash", "segment_duration": 2, "duration": 2, "video_codec_parameters": FAST,
+        "stream": [{"resolution": 360}, {"resolution": 240, "video_codec": "libx265"}, {"resolution": 180}]})
+    root = ET.fromstring(plan.main.read_text())
+    ns = {"m": "urn:mpeg:dash:schema:mpd:2011"}
+    sets = []
+    for aset in root.iter(f"{{{ns['m']}}}AdaptationSet"):
+        reps = aset.findall("m:Representation", ns)
+        sets.append((aset.get("contentType"), sorted({r.get("codecs").split(".")[0] for r in reps}),
+                     sorted(int(r.get("height")) for r in reps if r.get("height"))))
+    assert sets == [("video", ["avc1"], [180, 360]), ("video", ["hvc1"], [240]), ("audio", ["mp4a"], [])], sets
+    for d in (d for d in described if d.kind == "video"):
+        init = next(f for f in d.files if f.name.startswith("init-"))
+        first = next(f for f in d.files if f.name.startswith("chunk-"))
+        piece = tmp_path / f"joined-{init.stem}.mp4"
+        piece.write_bytes(init.read_bytes() + first.read_bytes())
+        with av.open(str(piece)) as c:
+            assert next(c.decode(video=0)).height == d.facts["height"]
 
 
 def test_dash_with_cmaf_master_shares_one_set_of_segments(tmp_path, media):

@@ -46,6 +46,7 @@ FORMATS = {
     "hls_audio": {"output": "hls_audio", "stream": [{"audio_bitrate": 96}, {"audio_bitrate": 48}]},
     "hevc": {"output": "advanced_hls", "fmp4": 1,
              "stream": [{**SMALL[0], "video_codec": "libx265"}, SMALL[1]]},
+    "dash_hevc": {"output": "advanced_dash", "stream": [{**SMALL[0], "video_codec": "libx265"}, SMALL[1]]},
 }
 
 
@@ -115,11 +116,13 @@ def test_audio_only_hls_plays_to_the_end(players, outputs, player):
     assert len(v.levels) == 2 and v.heights == [], v.summary()
 
 
-@pytest.mark.parametrize("player", ["hls", "shaka"])
-def test_ladder_with_a_hevc_rung_plays_its_h264_rung(players, outputs, player):
-    """Chromium has no HEVC: the players must pass over the hvc1 variant (by its CODECS) and play the other."""
+@pytest.mark.parametrize("tag,player", [("hevc", "hls"), ("hevc", "shaka"), ("dash_hevc", "dash"),
+                                        ("dash_hevc", "shaka")])
+def test_ladder_with_a_hevc_rung_plays_its_h264_rung(players, outputs, tag, player):
+    """Chromium has no HEVC: the players must pass over the hvc1 variant (by its CODECS; in DASH its own
+    AdaptationSet) and play the other."""
     entries, _ = outputs
-    v = players.play(player, entries["hevc"]["url"], switch_every=0)
+    v = players.play(player, entries[tag]["url"], switch_every=0)
     assert v.ok, v.summary()
     assert v.heights == [144] and v.current_time >= v.duration - 0.1, v.summary()
 

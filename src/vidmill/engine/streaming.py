@@ -614,7 +614,12 @@ def _dash_output(fmt, box, workdir: Path, rungs, audio_fmt, audio_codec, common,
     if audio_codec:
         args += audio_args(audio_fmt, audio_codec)
     ext = "webm" if box.segment == "webm" else "m4s"
-    sets = "id=0,streams=v" + (" id=1,streams=a" if audio_codec else "")
+    # One AdaptationSet per video codec: a player switches within a set, and picks the set it can decode (an
+    # HEVC rung beside H.264 ones in one set would be offered to a browser that cannot decode it).
+    codecs = list(dict.fromkeys(rung.encoder.name for rung in rungs))
+    video_sets = [",".join(str(k) for k, rung in enumerate(rungs) if rung.encoder.name == c) for c in codecs]
+    sets = " ".join([*(f"id={i},streams={ks}" for i, ks in enumerate(video_sets)),
+                     *([f"id={len(video_sets)},streams=a"] if audio_codec else [])])
     # One dash muxer carries every rendition, so one muxer decides every timestamp shift: no offset needed.
     # Negative composition offsets let each video track start presenting at its first decode time (0) with no
     # edit list (B-frames would otherwise give every video track a 2-frame edit the audio lacks, and players
