@@ -165,6 +165,14 @@ class FtpServer:
     def stop(self) -> None:
         self._p.stop()
 
+    def renamed(self, folder: str) -> list[str]:
+        """The paths files landed at under ``folder``, in the order they landed (the server log's RNTO lines:
+        every upload is written to a hidden .part name, then renamed into place)."""
+        text = self._p.log.read_text(errors="replace") if self._p.log else ""
+        marker = f"/{folder}/"
+        return [line.split(" RNTO ", 1)[1].rsplit(" ", 1)[0].split(marker, 1)[1]
+                for line in text.splitlines() if " RNTO " in line and marker in line]
+
 
 _SFTP_SCRIPT = textwrap.dedent('''
     import asyncio, sys

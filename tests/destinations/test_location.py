@@ -67,9 +67,19 @@ def test_content_types_and_playlists_last(tmp_path):
     assert content_type("manifest.mpd") == "application/dash+xml"
     assert content_type("seg_1.ts") == "video/mp2t"
     assert content_type("v.mp4") == "video/mp4"
-    files = [OutputFile(n, tmp_path / n) for n in ("master.m3u8", "720p/a.ts", "720p/index.m3u8", "b.ts")]
+    texts = {"master.m3u8": "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\n720p/index.m3u8\n",
+             "720p/a.ts": "", "720p/index.m3u8": "#EXTM3U\n#EXTINF:4,\na.ts\n#EXT-X-ENDLIST\n", "b.ts": "",
+             "manifest.mpd": "<MPD/>", "media_0.m3u8": "#EXTM3U\n#EXTINF:4,\nb.ts\n",
+             "audio.m3u8": '#EXTM3U\n#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="a",NAME="a",URI="media_0.m3u8"\n'}
+    files = []
+    for name, text in texts.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+        files.append(OutputFile(name, tmp_path / name))
     ordered = [f.name for f, _ in upload_order([(f, f.name) for f in files])]
-    assert ordered == ["720p/a.ts", "b.ts", "master.m3u8", "720p/index.m3u8"]
+    # segments, then the media playlists naming them, then the masters naming those (the main file came first)
+    assert ordered == ["720p/a.ts", "b.ts", "720p/index.m3u8", "media_0.m3u8", "master.m3u8", "manifest.mpd",
+                       "audio.m3u8"]
 
 
 def test_retry_policy_is_pure_and_bounded():

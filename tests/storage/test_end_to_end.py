@@ -311,6 +311,11 @@ def test_hls_folder_lands_whole(scheme, client, hooks, origin, request, tls_file
     for segment in segments:
         data = read(segment)
         assert data[:1] == b"\x47" or data[4:8] in (b"ftyp", b"styp", b"moof"), segment
+    if scheme in ("ftp", "ftps"):  # segments, then the chunklists naming them, then the master naming those
+        landed = request.getfixturevalue(f"{scheme}_server").renamed(run)
+        assert landed[-1] == "hls/playlist.m3u8", landed
+        chunklists = [i for i, p in enumerate(landed) if p.endswith("chunklist.m3u8")]
+        assert chunklists and max(i for i, p in enumerate(landed) if p.endswith(".ts")) < min(chunklists)
     if scheme in ("s3", "azblob"):
         assert content_type("playlist.m3u8") == "application/vnd.apple.mpegurl"
         assert content_type(segments[0]) in ("video/mp2t", "video/iso.segment", "video/mp4", "audio/mp4")

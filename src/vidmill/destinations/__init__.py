@@ -92,9 +92,23 @@ def content_type(name: str) -> str:
     return CONTENT_TYPES.get(suffix) or mimetypes.guess_type(name)[0] or "application/octet-stream"
 
 
+def _rank(output: OutputFile) -> int:
+    """0 a segment (or any other file), 1 a media playlist, 2 a master: an MPD, or an HLS playlist naming others."""
+    if Path(output.name).suffix.lower() not in PLAYLISTS:
+        return 0
+    if output.name.lower().endswith(".mpd"):
+        return 2
+    try:
+        text = output.path.read_text(errors="replace")
+    except OSError:
+        return 1
+    return 2 if any(tag in text for tag in ("#EXT-X-STREAM-INF", "#EXT-X-MEDIA:", "#EXT-X-I-FRAME-STREAM-INF")) else 1
+
+
 def upload_order(pairs: list) -> list:
-    """Playlists go last, so a reader never finds a playlist naming segments that are not there yet."""
-    return sorted(pairs, key=lambda p: Path(p[0].name).suffix.lower() in PLAYLISTS)
+    """Segments first, then media playlists, then masters: a reader never finds a playlist naming a file that is
+    not there yet (a master uploaded before its chunklists answered its players 404 for a while)."""
+    return sorted(pairs, key=lambda p: _rank(p[0]))
 
 
 def module_for(scheme: str) -> ModuleType:
