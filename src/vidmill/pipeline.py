@@ -215,6 +215,7 @@ class DescribedOutput:
     files: list[Path]
     facts: dict
     user_tag: str | None = None
+    link: Path | None = None  # the file status points at (default: the first)
 
 
 def describe_outputs(plan, workdir: Path) -> list[DescribedOutput]:
@@ -224,7 +225,7 @@ def describe_outputs(plan, workdir: Path) -> list[DescribedOutput]:
         facts = probing.output_facts(probing.probe(out.probe)) if out.probe is not None else {}
         facts |= getattr(out, "extra", None) or {}
         described.append(DescribedOutput(out.format_index, out.stream_index, out.kind, out.collect(workdir), facts,
-                                          out.user_tag))
+                                          out.user_tag, getattr(out, "link", None)))
     return described
 
 
@@ -267,7 +268,8 @@ def _publish(ctx: JobContext, claimed: Claimed, files: list[Path], *, base: Path
     bitrate = round(size * 8 / 1000 / duration) if duration else None
     outputs = []
     for d in described:
-        first = d.files[0].relative_to(base).as_posix() if d.files else None
+        shown = d.link or (d.files[0] if d.files else None)
+        first = shown.relative_to(base).as_posix() if shown else None
         outputs.append({"stream": d.stream_index, "kind": d.kind, "user_tag": d.user_tag, "facts": d.facts,
                         **where.get(first, {})})
     result = {**stored, "facts": facts, "outputs": outputs, "size": size, "duration": duration, "bitrate": bitrate}

@@ -255,12 +255,34 @@ def test_dash_with_cmaf_master_shares_one_set_of_segments(tmp_path, media):
     assert timelines[0] == timelines[1]  # the video representations share segment boundaries
     for d in described[1:]:
         assert f'bandwidth="{d.facts["bandwidth"]}"' in mpd
-    variants = master_variants(wd / "master.m3u8")
+    assert not (wd / "master.m3u8").exists()  # the seed's name: "creates playlist.m3u8 file in the DASH output"
+    variants = master_variants(wd / "playlist.m3u8")
     assert [uri for _, uri in variants] == ["media_0.m3u8", "media_1.m3u8"]
-    assert 'URI="media_2.m3u8"' in (wd / "master.m3u8").read_text()
+    assert 'URI="media_2.m3u8"' in (wd / "playlist.m3u8").read_text()
     hls_segments = {p.name for _, p in media_playlist(wd / "media_0.m3u8")}
     assert hls_segments == {p.name for p in wd.glob("chunk-0-*.m4s")}  # the MPD's segments, not a copy
     assert all(v[0]["CODECS"].endswith(",mp4a.40.2") for v in variants)
+
+
+def test_dash_renditions_link_to_what_plays_them(tmp_path, media):
+    """Status points each rendition at a playlist, never at its init segment: its own HLS playlist with CMAF,
+    else the MPD (a DASH rendition has no manifest of its own)."""
+    plan, described, wd = make(tmp_path / "cmaf", media, {
+        "output": "advanced_dash", "create_m3u8_playlist": 1, "segment_duration": 2, "duration": 2,
+        "video_codec_parameters": FAST, "stream": [{"resolution": 180}]})
+    assert [(d.kind, d.link.name if d.link else d.files[0].name) for d in described] == [
+        ("manifest", "playlist.mpd"), ("video", "media_0.m3u8"), ("audio", "media_1.m3u8")]
+    plan, described, wd = make(tmp_path / "dash", media, {
+        "output": "webm_dash", "segment_duration": 2, "duration": 2, "stream": [{"resolution": 144}]})
+    assert [d.link.name for d in described if d.kind != "manifest"] == ["playlist.mpd", "playlist.mpd"]
+
+
+def test_a_dash_playlist_name_taking_the_cmaf_masters_name_is_refused():
+    q = parse_query(json.dumps({"query": {"source": "https://h.invalid/s.mp4", "format": [
+        {"output": "advanced_dash", "create_m3u8_playlist": 1, "playlist_name": "playlist.m3u8"}]}}))
+    with pytest.raises(QueryError) as err:
+        check_supported(q)
+    assert err.value.field == "format[0].playlist_name"
 
 
 def test_webm_dash_is_vp9_and_opus(tmp_path, media):

@@ -81,7 +81,7 @@ PLAYS = [
     ("dash", "url", "dash"), ("dash", "url", "shaka"),
     ("dash_rounded", "url", "dash"), ("dash_rounded", "url", "shaka"),
     ("cmaf", "url", "dash"), ("cmaf", "url", "shaka"),
-    ("cmaf", "master.m3u8", "hls"), ("cmaf", "master.m3u8", "shaka"),
+    ("cmaf", "playlist.m3u8", "hls"), ("cmaf", "playlist.m3u8", "shaka"),
     ("webm_dash", "url", "dash"), ("webm_dash", "url", "shaka"),
     ("aes128", "url", "hls"), ("aes128", "url", "shaka"),
     ("aes128_fmp4", "url", "hls"), ("aes128_fmp4", "url", "shaka"),
@@ -239,3 +239,17 @@ def test_a_garbled_key_makes_the_play_fail(players, outputs, tmp_path, tag, play
     print(v.summary())
     assert not v.ok, f"a garbled key went unnoticed: {v.summary()}"
     assert v.outcome in ("media-error", "player-error"), v.summary()
+
+
+def test_status_links_each_dash_rendition_to_what_plays_it(outputs):
+    """streams[].url: with CMAF each rendition's own HLS playlist, in plain DASH the MPD (never an init segment)."""
+    entries, _ = outputs
+    cmaf = entries["cmaf"]
+    urls = [s["url"] for s in cmaf["streams"]]
+    assert urls and all(u.rsplit("/", 1)[1].startswith("media_") and u.endswith(".m3u8") for u in urls), urls
+    for url in urls:
+        r = httpx.get(url)
+        assert r.status_code == 200 and r.text.startswith("#EXTM3U") and "#EXTINF" in r.text
+    assert httpx.get(_manifest(cmaf, "playlist.m3u8")).text.count("#EXT-X-STREAM-INF") == len(LADDER)
+    dash = entries["dash"]
+    assert {s["url"] for s in dash["streams"]} == {dash["url"]}, dash["streams"]

@@ -103,7 +103,8 @@ class PlannedOutput:
     ``files`` are known before the run; ``patterns`` (globs relative to the work dir) match the files only the
     run can name (segments). ``probe`` is the file whose probe describes the output (None: nothing to probe).
     ``kind``: ``file`` (one media file), ``metadata`` (JSON), ``manifest`` (a master playlist or MPD),
-    ``video`` / ``audio`` (one rendition of a streaming output).
+    ``video`` / ``audio`` (one rendition of a streaming output). ``link`` is the file status points at for this
+    output when it is not ``files[0]`` (a DASH rendition has no playlist of its own: its MPD).
     """
 
     format_index: int
@@ -114,6 +115,7 @@ class PlannedOutput:
     probe: Path | None = None
     user_tag: str | None = None
     extra: dict = field(default_factory=dict)  # facts the run's ``finish`` measured (bandwidth, codecs, duration)
+    link: Path | None = None
 
     def collect(self, workdir: Path) -> list[Path]:
         """Every file of this output once the run is over: the known ones, then the pattern matches in order."""

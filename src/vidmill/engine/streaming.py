@@ -30,6 +30,7 @@ from vidmill.engine.outputs import FDK_FALLBACK_MESSAGE, VIDEO_ENCODERS
 from vidmill.errors import QueryError, UnsupportedField
 
 DEFAULT_SEGMENT_S = 9.0  # seed: "Defaults to 9"
+CMAF_MASTER = "playlist.m3u8"  # the HLS master of a DASH output with create_m3u8_playlist (the seed's name)
 TS_OFFSET = "1"  # seconds added to every rendition's timestamps (see the module docstring)
 DEFAULT_BFRAMES = 3
 _FPS_TOLERANCE = 1e-3
@@ -112,6 +113,9 @@ def check_static(fmt, prefix: str) -> None:
         # it is written inside EXT-X-KEY's quoted URI attribute (RFC 8216 4.2: no quote, CR or LF)
         raise QueryError(f"{prefix}.encryption.key_url: must be one line without quotes",
                          field=f"{prefix}.encryption.key_url")
+    if box.protocol == "dash" and fmt.create_m3u8_playlist and fmt.playlist_name == CMAF_MASTER:
+        raise QueryError(f"{prefix}.playlist_name: {CMAF_MASTER} is the HLS master of a DASH output with "
+                         f"create_m3u8_playlist; name the MPD otherwise", field=f"{prefix}.playlist_name")
     if fmt.i_frames_only and box.protocol != "hls":
         raise UnsupportedField(f"{prefix}.i_frames_only: I-frame playlists are made for advanced_hls outputs, not "
                                f"{fmt.output}", field=f"{prefix}.i_frames_only")
@@ -632,19 +636,26 @@ def _dash_output(fmt, box, workdir: Path, rungs, audio_fmt, audio_codec, common,
              "-init_seg_name", f"init-$RepresentationID$.{ext}",
              "-media_seg_name", f"chunk-$RepresentationID$-$Number%05d$.{ext}"]
     cmaf = bool(fmt.create_m3u8_playlist) and box.segment == "fmp4"
-    if cmaf:
-        args += ["-hls_playlist", "1", "-hls_master_name", "master.m3u8"]
+    if cmaf:  # the seed: "creates playlist.m3u8 file in the DASH output" (check_static keeps the MPD's name off it)
+        args += ["-hls_playlist", "1", "-hls_master_name", CMAF_MASTER]
     args.append(str(mpd))
-    planned: list = [PlannedOutput(index, 0, "manifest", [mpd] + ([workdir / "master.m3u8"] if cmaf else []),
+    planned: list = [PlannedOutput(index, 0, "manifest", [mpd] + ([workdir / CMAF_MASTER] if cmaf else []),
                                    user_tag=fmt.tag)]
+
+    def rendition(k: int) -> tuple[list[Path], Path]:
+        """Its files, and what status links to: its own HLS playlist with CMAF, else the MPD that plays it."""
+        init = workdir / f"init-{k}.{ext}"
+        return ([init, workdir / f"media_{k}.m3u8"], workdir / f"media_{k}.m3u8") if cmaf else ([init], mpd)
+
     for k, rung in enumerate(rungs):
-        files = [workdir / f"init-{k}.{ext}"] + ([workdir / f"media_{k}.m3u8"] if cmaf else [])
-        planned.append(PlannedOutput(index, rung.stream_index, "video", files, (f"chunk-{k}-[0-9][0-9][0-9][0-9][0-9].{ext}",),
-                                     user_tag=rung.fmt.tag))
+        files, link = rendition(k)
+        planned.append(PlannedOutput(index, rung.stream_index, "video", files,
+                                     (f"chunk-{k}-[0-9][0-9][0-9][0-9][0-9].{ext}",), user_tag=rung.fmt.tag, link=link))
     if audio_codec:
         k = len(rungs)
-        files = [workdir / f"init-{k}.{ext}"] + ([workdir / f"media_{k}.m3u8"] if cmaf else [])
-        planned.append(PlannedOutput(index, 0, "audio", files, (f"chunk-{k}-[0-9][0-9][0-9][0-9][0-9].{ext}",)))
+        files, link = rendition(k)
+        planned.append(PlannedOutput(index, 0, "audio", files, (f"chunk-{k}-[0-9][0-9][0-9][0-9][0-9].{ext}",),
+                                     link=link))
     return args, planned, mpd
 
 
