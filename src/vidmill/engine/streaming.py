@@ -618,8 +618,8 @@ def _dash_output(fmt, box, workdir: Path, rungs, audio_fmt, audio_codec, common,
     if audio_codec:
         args += audio_args(audio_fmt, audio_codec)
     ext = "webm" if box.segment == "webm" else "m4s"
-    # One AdaptationSet per video codec: a player switches within a set, and picks the set it can decode (an
-    # HEVC rung beside H.264 ones in one set would be offered to a browser that cannot decode it).
+    # One AdaptationSet per video codec: a set holds representations a player can switch between seamlessly
+    # (DASH-IF IOP), so an HEVC rung beside H.264 ones gets its own and a player picks the set it can decode.
     codecs = list(dict.fromkeys(rung.encoder.name for rung in rungs))
     video_sets = [",".join(str(k) for k, rung in enumerate(rungs) if rung.encoder.name == c) for c in codecs]
     sets = " ".join([*(f"id={i},streams={ks}" for i, ks in enumerate(video_sets)),
