@@ -18,7 +18,7 @@ from tests.engine import bmff
 from vidmill.engine import probe as probing
 from vidmill.engine.streaming import (filter_graph, media_playlist, peak_rate, per_stream, rung_threads,
                                       usable_cpus)
-from vidmill.errors import QueryError
+from vidmill.errors import EncodeError, QueryError
 from vidmill.pipeline import describe_outputs, plan_job, run_plan
 
 SOURCE = "bbb_720p_5s_aac51.mp4"  # 1280x720 25 fps, 5.3 s, AAC 5.1
@@ -283,6 +283,34 @@ def test_a_dash_playlist_name_taking_the_cmaf_masters_name_is_refused():
     with pytest.raises(QueryError) as err:
         check_supported(q)
     assert err.value.field == "format[0].playlist_name"
+
+
+@pytest.mark.parametrize("fmp4", [0, 1])
+def test_a_window_with_no_frames_fails_as_an_output_error_not_a_source_one(tmp_path, media, fmp4):
+    """start_time past the last video frame: FFmpeg writes an empty rendition. fMP4 used to end `completed` with a
+    0 s chunklist (FRAME-RATE=12800); TS said "source is not a readable media file", blaming the source."""
+    with pytest.raises(EncodeError) as err:
+        make(tmp_path, media, {"output": "advanced_hls", "fmp4": fmp4, "start_time": 5.3, "duration": 1,
+                               "video_codec_parameters": FAST, "stream": [{"resolution": 144}]})
+    assert "start_time" in err.value.message and "source is not" not in err.value.message, err.value.message
+    assert "video_1/" in err.value.message
+
+
+def test_a_width_only_dash_rung_is_rounding_not_another_shape(tmp_path, media):
+    """width 333 of 16:9 gives 332x188 (each side rounded to even): 2.2 px off 16:9, which is rounding; it was
+    refused as "a 332x188 picture (1.778:1) cannot share ... with 1.778:1 streams"."""
+    plan, described, wd = make(tmp_path, media, {
+        "output": "advanced_dash", "segment_duration": 1, "duration": 1, "video_codec_parameters": FAST,
+        "stream": [{"width": 333}, {"resolution": 144}]})
+    assert sorted(d.facts["width"] for d in described if d.kind == "video") == [256, 332]
+
+
+def test_an_hls_audio_chunklist_named_like_the_master_is_refused_at_start():
+    q = parse_query(json.dumps({"query": {"source": "https://h.invalid/s.mp4", "format": [
+        {"output": "hls_audio", "single_folder": 1, "stream": [{"chunklist_name": "playlist.m3u8"}]}]}}))
+    with pytest.raises(QueryError) as err:
+        check_supported(q)
+    assert err.value.field == "format[0].stream[0].chunklist_name"
 
 
 def test_webm_dash_is_vp9_and_opus(tmp_path, media):

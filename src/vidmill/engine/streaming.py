@@ -30,7 +30,8 @@ from vidmill.engine.outputs import FDK_FALLBACK_MESSAGE, VIDEO_ENCODERS
 from vidmill.errors import QueryError, UnsupportedField
 
 DEFAULT_SEGMENT_S = 9.0  # seed: "Defaults to 9"
-CMAF_MASTER = "playlist.m3u8"  # the HLS master of a DASH output with create_m3u8_playlist (the seed's name)
+HLS_MASTER = "playlist.m3u8"  # an HLS output's master playlist unless playlist_name says otherwise
+CMAF_MASTER = HLS_MASTER  # the HLS master of a DASH output with create_m3u8_playlist (the seed's name)
 TS_OFFSET = "1"  # seconds added to every rendition's timestamps (see the module docstring)
 DEFAULT_BFRAMES = 3
 _FPS_TOLERANCE = 1e-3
@@ -167,9 +168,10 @@ def check_static(fmt, prefix: str) -> None:
             raise QueryError(f"{field}: a chunklist name {why}", field=field)
     if box.protocol == "hls" and fmt.single_folder:
         names = [s.chunklist_name for s in streams if s is not None and s.chunklist_name]
+        master = fmt.playlist_name or HLS_MASTER
         for j, stream in enumerate(streams):
             if stream is not None and stream.chunklist_name and (
-                    names.count(stream.chunklist_name) > 1 or stream.chunklist_name == fmt.playlist_name):
+                    names.count(stream.chunklist_name) > 1 or stream.chunklist_name == master):
                 field = f"{prefix}.stream[{j}].chunklist_name"
                 raise QueryError(f"{field}: with single_folder every playlist needs its own name", field=field)
 
@@ -442,7 +444,8 @@ def dash_aspect(rungs: list[Rung], info, prefix: str, has_streams: bool) -> None
     for rung in rungs:
         w, h = rung.frame.width, rung.frame.height
         own, name = _intended_aspect(rung, info)
-        if abs(own - dar) / dar > Fraction(1, 200) or abs(w - h * dar) > 2:
+        # each side rounded to an even number moves by at most 1: |w - h x dar| <= 1 + dar is rounding, not shape
+        if abs(own - dar) / dar > Fraction(1, 200) or abs(w - h * dar) > 1 + dar:
             field = _stream_field(prefix, has_streams, rung.stream_index, name)
             raise QueryError(f"{field}: a {w}x{h} picture ({float(own):.4g}:1) cannot share a DASH adaptation set "
                              f"with {float(dar):.4g}:1 streams; give every stream the same aspect ratio",
@@ -460,7 +463,7 @@ class HlsLayout:
     def __init__(self, fmt, box: Container, workdir: Path):
         self.fmt, self.box, self.workdir = fmt, box, workdir
         self.single = bool(fmt.single_folder)
-        self.master = workdir / (fmt.playlist_name or "playlist.m3u8")
+        self.master = workdir / (fmt.playlist_name or HLS_MASTER)
         self.ext = "ts" if box.segment == "ts" else "m4s"
 
     def _dir(self, name: str) -> Path:
@@ -789,6 +792,25 @@ def decrypted_copy(segment: Path, key: bytes, iv: str, dest: Path) -> Path:
     return dest
 
 
+NO_FRAMES = ("nothing to encode between start_time and the end of the source, or a framerate too low for the "
+             "duration")
+
+
+def _rendition_name(playlist: Path, workdir: Path) -> str:
+    return playlist.relative_to(workdir).as_posix() if playlist.is_relative_to(workdir) else playlist.name
+
+
+def _probe_output(path: Path, what: str) -> dict:
+    """A probe of what FFmpeg wrote: unreadable means an empty or broken output, never a bad source."""
+    from vidmill.engine import probe as probing
+    from vidmill.errors import EncodeError, ProbeError
+
+    try:
+        return probing.probe(path)
+    except ProbeError as exc:
+        raise EncodeError(f"{what}: FFmpeg wrote no readable media ({exc.message}); likely {NO_FRAMES}") from None
+
+
 def _probe_file(planned, workdir: Path, first_segment: Path, keys: "HlsKeys | None" = None) -> Path:
     """The file that describes a rendition: its first segment, with the init segment in front for fMP4/WebM."""
     if keys is not None:
@@ -830,10 +852,12 @@ class _Finisher:
         missing = [p for _, p in entries if not p.is_file()]
         if missing:
             raise EncodeError(f"{playlist.name} names {missing[0].name}, which FFmpeg did not write")
+        if sum(d for d, _ in entries) <= 0:
+            raise EncodeError(f"{_rendition_name(playlist, workdir)} has no media: {NO_FRAMES}")
         # FFmpeg encrypts TS segments itself; fMP4 ones are still in the clear here
         ciphertext = self.keys if self.keys is not None and entries[0][1].suffix == ".ts" else None
         probe_path = _probe_file(planned, workdir, entries[0][1], ciphertext)
-        facts = probing.output_facts(probing.probe(probe_path))
+        facts = probing.output_facts(_probe_output(probe_path, _rendition_name(playlist, workdir)))
         codecs = ",".join(codec_strings(probe_path))
         if probe_path.name.startswith(".probe-"):
             probe_path.unlink()
@@ -998,7 +1022,7 @@ class DashFinisher(_Finisher):
                                   f"FFmpeg wrote {len(segments)}")
             entries = list(zip(durations, segments))
             probe_path = _probe_file(out, workdir, segments[0])
-            out.extra = {**probing.output_facts(probing.probe(probe_path)), **rates(entries)}
+            out.extra = {**probing.output_facts(_probe_output(probe_path, f"representation {k}")), **rates(entries)}
             if probe_path.name.startswith(".probe-"):
                 probe_path.unlink()
         text = self.mpd.read_text()
